@@ -1,0 +1,8 @@
+"""Complete encoders. Audio encoders follow one contract:
+`forward(waveform[B, T], padding_mask[B, T] | None) -> (features[B, N, D], padding_mask[B, N] | None)`,
+an `embed_dim` attribute, and optionally `pool(features, padding_mask) -> [B, D]` (mean by default).
+"""
+
+from ssl_lightning.backbones.byol_a import AudioNTT2020, ByolAEncoder
+
+__all__ = ["AudioNTT2020", "ByolAEncoder"]

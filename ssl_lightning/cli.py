@@ -1,0 +1,79 @@
+"""Command-line entry point (`ssl-lightning` and `lightning`): LightningCLI plus extra subcommands.
+
+    lightning fit --config recipes/supervised_hares_mini.yaml            # also validate/test/predict
+    ssl-lightning evaluate --suite hares-mini --ckpt runs/.../last.ckpt  # frozen-feature probes
+
+Every run is seeded (seed 0 unless `--seed_everything` says otherwise), logs to TensorBoard and
+CSV under `runs/`, shows a progress bar, saves `last.ckpt`, and stops with a clear error on a
+non-finite loss.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+import ssl_lightning.data  # noqa: F401  (registers datamodules for short class names)
+import ssl_lightning.eval.callback  # noqa: F401  (registers evaluation callbacks)
+from ssl_lightning.callbacks import FiniteLossGuard
+from ssl_lightning.methods import SSLMethod
+
+
+def _evaluate(args: Sequence[str]) -> None:
+    from ssl_lightning.eval.evaluate import main
+
+    main(args)
+
+
+EXTRA_COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
+    "evaluate": (_evaluate, "frozen-feature probe evaluation of checkpoints and baselines on a suite"),
+}
+
+TRAINER_DEFAULTS = {
+    "logger": [
+        {"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": {"save_dir": "runs", "name": ""}},
+        {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs", "name": "csv"}},
+    ],
+    "callbacks": [FiniteLossGuard()],
+}
+
+
+class SSLLightningCLI(LightningCLI):
+    """LightningCLI with the library's defaults: a configurable `checkpoint` and seeded runs."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True})
+
+
+def _epilog() -> str:
+    lines = ["additional subcommands (ssl-lightning <subcommand> --help):"]
+    lines += [f"  {name:<10} {text}" for name, (_, text) in EXTRA_COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Dispatch to an extra subcommand or to LightningCLI (fit/validate/test/predict)."""
+    args = list(sys.argv[1:] if args is None else args)
+    if args and args[0] in EXTRA_COMMANDS:
+        EXTRA_COMMANDS[args[0]][0](args[1:])
+        return
+    SSLLightningCLI(
+        model_class=SSLMethod,
+        subclass_mode_model=True,
+        datamodule_class=L.LightningDataModule,
+        subclass_mode_data=True,
+        trainer_defaults=TRAINER_DEFAULTS,
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"epilog": _epilog(), "description": "ssl_lightning: self-supervised learning recipes"},
+        args=args,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""LightningModules, one file per method family, all following `SSLMethod`'s contract."""
+
+from ssl_lightning.methods.base import SSLMethod, load_method
+from ssl_lightning.methods.frozen import FrozenEncoder
+from ssl_lightning.methods.supervised import SupervisedClassifier
+
+__all__ = ["FrozenEncoder", "SSLMethod", "SupervisedClassifier", "load_method"]
