@@ -35,8 +35,14 @@ EXTRA_COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
 
 TRAINER_DEFAULTS = {
     "logger": [
-        {"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": {"save_dir": "runs", "name": ""}},
-        {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs", "name": "csv"}},
+        {
+            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+            "init_args": {"save_dir": "runs", "name": ""},
+        },
+        {
+            "class_path": "lightning.pytorch.loggers.CSVLogger",
+            "init_args": {"save_dir": "runs", "name": "csv"},
+        },
     ],
     "callbacks": [FiniteLossGuard()],
 }

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 
 class TinyEncoder(nn.Module):
-    """`waveform[B, T] -> frames[B, T // 64, dim]`: ReLU of a linear map of 64-sample frames (fast, learnable)."""
+    """`waveform[B, T] -> frames[B, T // 64, dim]`: ReLU of a linear map of 64-sample frames."""
 
     frame = 64
 
@@ -53,6 +53,8 @@ def tiny_encoder_cls():
 @pytest.fixture
 def clip_loader():
     def make(num: int = 48, num_classes: int = 3, batch_size: int = 8, seed: int = 0, shuffle: bool = True):
-        return DataLoader(synthetic_clips(num, num_classes, seed=seed), batch_size=batch_size, shuffle=shuffle)
+        return DataLoader(
+            synthetic_clips(num, num_classes, seed=seed), batch_size=batch_size, shuffle=shuffle
+        )
 
     return make

@@ -109,14 +109,19 @@ class SuiteRunner:
                 )
         return results
 
-    def supervised(self, name: str, encoder: nn.Module, steps: int, optim: OptimizerConfig) -> list[TaskResult]:
+    def supervised(
+        self, name: str, encoder: nn.Module, steps: int, optim: OptimizerConfig
+    ) -> list[TaskResult]:
         """The encoder trained end to end on each task's labels, scored on test sub-clips."""
         results = []
         for spec in self.specs:
             start = time.perf_counter()
             dm = self.datamodule(spec.name)
             model = SupervisedClassifier(
-                random_init_like(encoder), num_classes=spec.num_classes, label_type=spec.label_type, optim=optim
+                random_init_like(encoder),
+                num_classes=spec.num_classes,
+                label_type=spec.label_type,
+                optim=optim,
             )
             trainer = L.Trainer(
                 max_steps=steps,

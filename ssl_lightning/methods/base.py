@@ -32,7 +32,9 @@ class SSLMethod(L.LightningModule):
         compile: wrap the encoder with `torch.compile` when the model is configured.
     """
 
-    def __init__(self, encoder: nn.Module, optim: OptimizerConfig | None = None, compile: bool = False) -> None:
+    def __init__(
+        self, encoder: nn.Module, optim: OptimizerConfig | None = None, compile: bool = False
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.optim = optim or OptimizerConfig()

@@ -89,7 +89,9 @@ def build_scheduler(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-step linear warmup then cosine decay to `min_lr_ratio` of each group's peak LR."""
     if total_steps <= 0:
-        raise ValueError(f"total_steps must be positive, got {total_steps}; set trainer.max_steps or max_epochs")
+        raise ValueError(
+            f"total_steps must be positive, got {total_steps}; set trainer.max_steps or max_epochs"
+        )
     warmup = min(warmup_steps_of(config, total_steps), total_steps)
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, warmup, total_steps, config.min_lr_ratio)

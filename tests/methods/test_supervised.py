@@ -25,9 +25,13 @@ def _accuracy(model, loader) -> float:
     return torch.cat(hits).mean().item()
 
 
-def test_supervised_classifier_learns_and_restores_from_checkpoint_alone(tmp_path, tiny_encoder_cls, clip_loader):
+def test_supervised_classifier_learns_and_restores_from_checkpoint_alone(
+    tmp_path, tiny_encoder_cls, clip_loader
+):
     L.seed_everything(0)
-    model = SupervisedClassifier(tiny_encoder_cls(8), num_classes=3, optim=OptimizerConfig(lr=0.05, weight_decay=0))
+    model = SupervisedClassifier(
+        tiny_encoder_cls(8), num_classes=3, optim=OptimizerConfig(lr=0.05, weight_decay=0)
+    )
     train, test = clip_loader(96), clip_loader(30, seed=1, shuffle=False)
     before = _accuracy(model, test)
     trainer = _trainer(tmp_path, 150)

@@ -58,7 +58,7 @@ def test_warmup_then_cosine_schedule():
         sched.step()
     assert lrs[0] < lrs[5] < lrs[10] == pytest.approx(1.0)
     assert lrs[60] == pytest.approx(0.5, abs=1e-6)  # halfway through the cosine part
-    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
     assert lrs[-1] < 1e-3
 
 
