@@ -1,6 +1,8 @@
-"""Shared fixtures: a tiny encoder that follows the backbone contract, synthetic audio batches."""
+"""Shared fixtures: data root for the embedded benchmark, a tiny encoder, synthetic audio batches."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
@@ -43,6 +45,15 @@ def synthetic_clips(num: int, num_classes: int = 3, samples: int = 640, seed: in
             }
         )
     return items
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_root(tmp_path_factory) -> str:
+    """The embedded data sets are generated once per test session into a temporary root
+    (or into `$SSL_LIGHTNING_DATA` when the caller set it, to reuse a cache)."""
+    root = os.environ.get("SSL_LIGHTNING_DATA") or str(tmp_path_factory.mktemp("ssl_lightning_data"))
+    os.environ["SSL_LIGHTNING_DATA"] = root
+    return root
 
 
 @pytest.fixture

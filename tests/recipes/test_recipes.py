@@ -1,0 +1,56 @@
+"""Every recipe under recipes/ parses (`--print_config`) and smoke-runs on CPU on the embedded data.
+
+New recipes are covered without touching this file: the CPU smoke overlay and the tiny-model
+overlay of the recipe's encoder (`recipes/overlays/tiny/<EncoderClass>.yaml`) are appended.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ssl_lightning.cli import main
+from ssl_lightning.methods import load_method
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+OVERLAYS = REPO / "recipes" / "overlays"
+
+
+def _encoder_overlay(recipe: Path) -> list[str]:
+    config = yaml.safe_load(recipe.read_text())
+    encoder = config["model"]["init_args"].get("encoder", {})
+    name = str(encoder.get("class_path", "")).rpartition(".")[2]
+    overlay = OVERLAYS / "tiny" / f"{name}.yaml"
+    return ["--config", str(overlay)] if overlay.is_file() else []
+
+
+def test_recipes_exist():
+    assert RECIPES, "no recipes found under recipes/"
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_parses(recipe, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(recipe), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["class_path"].startswith("ssl_lightning.")
+    assert config["seed_everything"] == 0
+    assert config["trainer"]["max_steps"] > 0 or config["trainer"]["max_epochs"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_smoke_runs_on_cpu(recipe, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", str(recipe), "--config", str(OVERLAYS / "cpu_smoke.yaml")]
+    main(args + _encoder_overlay(recipe))
+    last = sorted(tmp_path.glob("runs/**/last.ckpt"))
+    assert last, f"{recipe.name}: no last.ckpt written under {tmp_path / 'runs'}"
+    method = load_method(last[0])
+    assert method.embed_dim > 0
+    assert sorted(tmp_path.glob("runs/**/events.out.tfevents.*")), "no TensorBoard log"
+    assert sorted(tmp_path.glob("runs/csv/**/metrics.csv")), "no CSV log"
