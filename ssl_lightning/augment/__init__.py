@@ -1,0 +1,5 @@
+"""Augmentations that run batched on the accelerator."""
+
+from ssl_lightning.augment.specaugment import SpecAugment
+
+__all__ = ["SpecAugment"]
