@@ -1,0 +1,117 @@
+"""Clip-level metrics of the HARES protocol: sub-clip aggregation, top-1 accuracy and macro mAP.
+
+What is averaged over sub-clips are *probabilities*: softmax outputs for single-label tasks and
+per-class sigmoid outputs for multi-label tasks (`LinearProbe.predict_scores` returns those). HARES
+"averages the scores" of the sub-clips of a clip; averaging probabilities rather than logits keeps
+one confident sub-clip from outvoting the others without bound.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+from torchmetrics.functional.classification import multiclass_accuracy, multilabel_average_precision
+
+
+def aggregate_subclips(
+    scores: Tensor, clip_id: Tensor, labels: Tensor | None = None
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Mean of the sub-clip scores of each clip, clips sorted by id.
+
+    Args:
+        scores: [N, C] float scores (probabilities) of N sub-clips.
+        clip_id: [N] integer id of the clip each sub-clip was cut from.
+        labels: optional [N] int class ids or [N, C] multi-hot targets; every sub-clip of a clip
+            must carry the same label.
+
+    Returns:
+        clip_scores [M, C], clip_labels ([M] or [M, C], None when `labels` is None), clip_ids [M]
+        (sorted ascending) for the M distinct clips.
+    """
+    if scores.ndim != 2 or not scores.is_floating_point():
+        raise ValueError(
+            f"scores must be a float [N, C] tensor, got dtype {scores.dtype} shape {tuple(scores.shape)}"
+        )
+    num_subclips = scores.shape[0]
+    if num_subclips == 0:
+        raise ValueError("scores is empty: there are no sub-clips to aggregate")
+    if clip_id.shape != (num_subclips,) or clip_id.is_floating_point() or clip_id.dtype == torch.bool:
+        raise ValueError(
+            f"clip_id must be an integer [N] tensor with N={num_subclips} (one id per score row), "
+            f"got dtype {clip_id.dtype} shape {tuple(clip_id.shape)}"
+        )
+    clip_ids, inverse = torch.unique(clip_id, sorted=True, return_inverse=True)
+    counts = torch.bincount(inverse, minlength=len(clip_ids)).to(scores.dtype)
+    sums = torch.zeros(len(clip_ids), scores.shape[1], dtype=scores.dtype, device=scores.device)
+    clip_scores = sums.index_add_(0, inverse, scores) / counts[:, None]
+    if labels is None:
+        return clip_scores, None, clip_ids
+    if labels.shape[0] != num_subclips:
+        raise ValueError(
+            f"labels has {labels.shape[0]} rows but scores has {num_subclips}; pass one label per sub-clip"
+        )
+    clip_labels = labels.new_zeros((len(clip_ids), *labels.shape[1:]))
+    clip_labels[inverse] = labels
+    agree = (clip_labels[inverse] == labels).reshape(num_subclips, -1).all(dim=1)
+    if not agree.all():
+        bad = clip_id[~agree].unique()
+        raise ValueError(
+            f"sub-clips of clip_id {bad[:10].tolist()} carry different labels; every sub-clip must carry its "
+            "clip's label (check the dataset's sub-clip expansion)"
+        )
+    return clip_scores, clip_labels, clip_ids
+
+
+def accuracy(scores: Tensor, labels: Tensor) -> float:
+    """Top-1 accuracy in [0, 1] of [M, C] scores against [M] integer class ids."""
+    if scores.ndim != 2:
+        raise ValueError(f"accuracy needs [M, C] scores, got shape {tuple(scores.shape)}")
+    if labels.shape != scores.shape[:1] or labels.is_floating_point():
+        raise ValueError(
+            f"accuracy needs [M] integer class ids with M={scores.shape[0]}, got dtype {labels.dtype} shape "
+            f"{tuple(labels.shape)}; multi-hot [M, C] targets go with metric 'mAP'"
+        )
+    num_classes = scores.shape[1]
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got min {labels.min()} max {labels.max()}")
+    return multiclass_accuracy(scores, labels, num_classes=num_classes, average="micro", top_k=1).item()
+
+
+def mean_average_precision(scores: Tensor, targets: Tensor) -> float:
+    """Macro mean average precision in [0, 1] of [M, C] scores against [M, C] 0/1 targets.
+
+    Average precision is computed per class (torchmetrics, same values as scikit-learn); the mean
+    runs over the classes with at least one positive target only. AP is undefined for a class
+    without positives (torchmetrics reports 0 and would drag the mean down), which happens when a
+    small test split misses rare classes; scikit-learn's `average_precision_score` and the AudioSet
+    evaluations likewise leave such classes out.
+    """
+    if scores.ndim != 2 or targets.shape != scores.shape:
+        raise ValueError(
+            f"mAP needs [M, C] scores and [M, C] multi-hot targets, got {tuple(scores.shape)} and "
+            f"{tuple(targets.shape)}; integer class ids go with metric 'accuracy'"
+        )
+    if not ((targets == 0) | (targets == 1)).all():
+        raise ValueError("mAP targets must be 0/1 multi-hot; found other values")
+    has_positive = targets.sum(dim=0) > 0
+    if not has_positive.any():
+        raise ValueError("mAP is undefined: no class has a positive target")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No positive samples found in target")
+        per_class = multilabel_average_precision(
+            scores, targets.long(), num_labels=scores.shape[1], average=None, thresholds=None
+        )
+    return per_class[has_positive].mean().item()
+
+
+METRICS: dict[str, Callable[[Tensor, Tensor], float]] = {"accuracy": accuracy, "mAP": mean_average_precision}
+
+
+def compute_metric(name: str, scores: Tensor, labels: Tensor) -> float:
+    """Metric `name` ("accuracy" or "mAP") of [M, C] scores against the matching labels."""
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; choose one of {sorted(METRICS)}")
+    return METRICS[name](scores, labels)

@@ -1,0 +1,241 @@
+"""Linear (or 1-hidden-layer MLP) probe on frozen, cached features: the HARES downstream protocol.
+
+HARES: frozen encoder, global average pooling (done by `embed`), one linear layer (a 512-unit MLP
+for AudioSet), Adam with linear warmup from 0 to 2e-4 over 5k steps then cosine decay to 0, batch 64,
+400k steps. Those step counts fit millions of samples; our defaults (lr 1e-3, 100 warmup steps,
+1000 steps) fit the few thousand sub-clips of hares-mini, where the head converges in seconds.
+Training samples are the sub-clips, each carrying its clip's label; test scores are averaged per
+clip (`aggregate_subclips`) before the metric.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ssl_lightning.eval.features import FeatureSet
+from ssl_lightning.eval.metrics import METRICS, aggregate_subclips, compute_metric
+from ssl_lightning.nn.schedules import warmup_cosine
+
+LabelType = Literal["single", "multi"]
+METRIC_LABEL_TYPE: dict[str, LabelType] = {"accuracy": "single", "mAP": "multi"}
+
+
+@dataclass
+class ProbeConfig:
+    """Hyper-parameters of the probe head and its training.
+
+    Args:
+        hidden_dim: None for a linear layer; an int for a 1-hidden-layer ReLU MLP (HARES: 512, AudioSet).
+        lr: peak Adam learning rate.
+        weight_decay: Adam's L2 penalty.
+        batch_size: sub-clips per step, drawn epoch by epoch without replacement.
+        max_steps: optimisation steps.
+        warmup_steps: linear warmup steps before the cosine decay (`warmup_cosine`).
+        standardize: z-score features with the train split's per-dimension mean and std.
+        seed: seeds the head's initialisation and the batch order (global RNG state is left untouched).
+        select_on_valid: evaluate on the valid split every `eval_every` steps (and at the end) and
+            keep the head with the best task metric; without a valid split the last head is kept.
+        eval_every: steps between valid evaluations.
+        num_threads: torch intra-op CPU threads while fitting (restored afterwards). The head's
+            matrices are small, so 1 thread is as fast as several and avoids the large slowdowns of
+            oversubscribed cores on a busy machine; None keeps torch's current setting.
+    """
+
+    hidden_dim: int | None = None
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    max_steps: int = 1000
+    warmup_steps: int = 100
+    standardize: bool = True
+    seed: int = 0
+    select_on_valid: bool = True
+    eval_every: int = 100
+    num_threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_dim", "lr", "batch_size", "max_steps", "eval_every", "num_threads"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"ProbeConfig.{name} must be positive, got {value}")
+        if self.weight_decay < 0:
+            raise ValueError(f"ProbeConfig.weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.warmup_steps <= self.max_steps:
+            raise ValueError(
+                f"ProbeConfig.warmup_steps={self.warmup_steps} must lie in [0, max_steps={self.max_steps}]"
+            )
+
+
+def _batch_indices(num_samples: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+    """Endless stream of [batch_size] index batches, reshuffled each epoch (batches may span epochs)."""
+    buffer = torch.empty(0, dtype=torch.long)
+    while True:
+        while len(buffer) < batch_size:
+            buffer = torch.cat([buffer, torch.randperm(num_samples, generator=generator)])
+        yield buffer[:batch_size]
+        buffer = buffer[batch_size:]
+
+
+class LinearProbe:
+    """A linear or MLP head trained on a `FeatureSet` of frozen embeddings.
+
+    After `fit`: `head`, the standardisation statistics `mean`/`std` [D], and when validating,
+    `valid_history` (list of (step, valid metric)), `best_step` and `best_valid`.
+    """
+
+    def __init__(self, config: ProbeConfig | None = None) -> None:
+        self.config = config or ProbeConfig()
+        self.head: nn.Module | None = None
+        self.label_type: LabelType | None = None
+        self.mean: Tensor | None = None
+        self.std: Tensor | None = None
+        self.valid_history: list[tuple[int, float]] = []
+        self.best_step: int | None = None
+        self.best_valid: float | None = None
+
+    def _build_head(self, dim: int, num_classes: int) -> nn.Module:
+        hidden = self.config.hidden_dim
+        if hidden is None:
+            return nn.Linear(dim, num_classes)
+        return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+    def fit(
+        self,
+        train: FeatureSet,
+        valid: FeatureSet | None,
+        label_type: LabelType,
+        num_classes: int,
+        metric: str,
+    ) -> LinearProbe:
+        """Train the head on `train` sub-clips; select on `valid` by `metric` when configured.
+
+        Loss: cross-entropy on class ids for `label_type="single"`, BCE-with-logits on multi-hot
+        targets for `"multi"`.
+        """
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(METRICS)}")
+        if label_type in METRIC_LABEL_TYPE.values() and METRIC_LABEL_TYPE[metric] != label_type:
+            raise ValueError(
+                f"metric {metric!r} needs label_type {METRIC_LABEL_TYPE[metric]!r}, got {label_type!r}"
+            )
+        if len(train) == 0:
+            raise ValueError("the train FeatureSet is empty; the probe needs at least one sub-clip")
+        for split, data in (("train", train), ("valid", valid)):
+            if data is not None:
+                _check_labels(data.labels, label_type, num_classes, split)
+        if valid is not None and valid.features.shape[1] != train.features.shape[1]:
+            raise ValueError(
+                f"valid features have D={valid.features.shape[1]}, train D={train.features.shape[1]}"
+            )
+        cfg = self.config
+        self.label_type = label_type
+        features = train.features.float()
+        self.mean, self.std = _standardization(features, cfg.standardize)
+        inputs = (features - self.mean) / self.std
+        targets = train.labels.long() if label_type == "single" else train.labels.float()
+        self.valid_history, self.best_step, self.best_valid = [], None, None
+        validate = valid is not None and cfg.select_on_valid
+        best_state = None
+        with torch.random.fork_rng(devices=[]), _intra_op_threads(cfg.num_threads):
+            torch.manual_seed(cfg.seed)
+            self.head = self._build_head(inputs.shape[1], num_classes)
+            generator = torch.Generator().manual_seed(cfg.seed)
+            optimizer = torch.optim.Adam(self.head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda step: warmup_cosine(step, cfg.warmup_steps, cfg.max_steps)
+            )
+            batches = _batch_indices(len(inputs), cfg.batch_size, generator)
+            for step in range(1, cfg.max_steps + 1):
+                index = next(batches)
+                logits = self.head(inputs[index])
+                if label_type == "single":
+                    loss = F.cross_entropy(logits, targets[index])
+                else:
+                    loss = F.binary_cross_entropy_with_logits(logits, targets[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                if validate and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+                    value = self.evaluate(valid, metric)
+                    self.valid_history.append((step, value))
+                    if self.best_valid is None or value > self.best_valid:
+                        self.best_step, self.best_valid = step, value
+                        best_state = copy.deepcopy(self.head.state_dict())
+        if best_state is not None:
+            self.head.load_state_dict(best_state)
+        return self
+
+    @torch.no_grad()
+    def predict_scores(self, features: Tensor) -> Tensor:
+        """[N, D] features -> [N, C] probabilities (softmax for single-label, sigmoid for multi-label)."""
+        if self.head is None:
+            raise RuntimeError("LinearProbe.predict_scores called before fit")
+        if features.ndim != 2 or features.shape[1] != self.mean.shape[0]:
+            raise ValueError(
+                f"expected [N, {self.mean.shape[0]}] features, got shape {tuple(features.shape)}"
+            )
+        logits = self.head((features.float() - self.mean) / self.std)
+        return logits.softmax(dim=-1) if self.label_type == "single" else logits.sigmoid()
+
+    def evaluate(self, test: FeatureSet, metric: str) -> float:
+        """Clip-level `metric` on `test`: sub-clip probabilities averaged per clip_id, then the metric."""
+        clip_scores, clip_labels, _ = aggregate_subclips(
+            self.predict_scores(test.features), test.clip_id, test.labels
+        )
+        return compute_metric(metric, clip_scores, clip_labels)
+
+
+@contextmanager
+def _intra_op_threads(num_threads: int | None) -> Iterator[None]:
+    """Run the body with `num_threads` torch intra-op threads (unchanged for None), then restore."""
+    previous = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _standardization(features: Tensor, standardize: bool) -> tuple[Tensor, Tensor]:
+    """Per-dimension [D] mean and std of [N, D] train features (0 and 1 when not standardising).
+
+    Constant dimensions keep std 1 so that they stay finite on other splits.
+    """
+    dim = features.shape[1]
+    if not standardize:
+        return torch.zeros(dim), torch.ones(dim)
+    mean = features.mean(dim=0)
+    std = features.std(dim=0, unbiased=False)
+    return mean, torch.where(std > 1e-6, std, torch.ones_like(std))
+
+
+def _check_labels(labels: Tensor, label_type: str, num_classes: int, split: str) -> None:
+    """Clear error when `labels` do not match `label_type` ("single": [N] ids, "multi": [N, C] 0/1)."""
+    if label_type == "single":
+        if labels.ndim != 1 or labels.is_floating_point():
+            raise ValueError(
+                f"{split} labels must be [N] class ids for label_type='single', got {labels.dtype} "
+                f"{tuple(labels.shape)}"
+            )
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise ValueError(
+                f"{split} labels span [{labels.min()}, {labels.max()}], outside [0, {num_classes})"
+            )
+    elif label_type == "multi":
+        if labels.ndim != 2 or labels.shape[1] != num_classes:
+            raise ValueError(
+                f"{split} labels must be [N, {num_classes}] multi-hot for label_type='multi', got "
+                f"{tuple(labels.shape)}"
+            )
+    else:
+        raise ValueError(f"label_type must be 'single' or 'multi', got {label_type!r}")

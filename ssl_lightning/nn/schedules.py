@@ -1,0 +1,43 @@
+"""Learning-rate multipliers, per optimisation step (no Lightning dependency).
+
+Use with `torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, W, T))`:
+LambdaLR evaluates the multiplier at step 0 on construction and after each `scheduler.step()`,
+so the k-th optimizer update (k = 0, 1, ...) runs at `peak_lr * warmup_cosine(k, W, T)`.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> float:
+    """Linear warmup from 0 to 1, then cosine decay from 1 to `min_ratio` (HARES, BEATs, data2vec).
+
+    Exactly, for W = `warmup_steps` and T = `total_steps`:
+        step < W:        (step + 1) / W                 (step 0 -> 1/W, step W-1 -> 1; no update at lr 0)
+        W <= step <= T:  min_ratio + (1 - min_ratio) * (1 + cos(pi * (step - W) / (T - W))) / 2
+        step >= T:       min_ratio                      (stays there if a loop runs past T)
+    so step W gives 1, the middle of the decay (1 + min_ratio) / 2 and step T gives min_ratio.
+    With W = 0 the decay starts at step 0; with W = T the multiplier is 1 until step T.
+
+    Args:
+        step: 0-based index of the optimizer update about to be taken.
+        warmup_steps: W >= 0.
+        total_steps: T >= W, T > 0: the length of the whole schedule.
+        min_ratio: final multiplier in [0, 1].
+    """
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    if total_steps <= 0 or not 0 <= warmup_steps <= total_steps:
+        raise ValueError(
+            f"need 0 <= warmup_steps <= total_steps and total_steps > 0, got warmup_steps={warmup_steps}, "
+            f"total_steps={total_steps}; shorten the warmup or lengthen the schedule"
+        )
+    if not 0.0 <= min_ratio <= 1.0:
+        raise ValueError(f"min_ratio must be in [0, 1], got {min_ratio}")
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if step >= total_steps:
+        return min_ratio
+    progress = (step - warmup_steps) / (total_steps - warmup_steps)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
