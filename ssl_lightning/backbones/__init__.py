@@ -3,6 +3,14 @@
 an `embed_dim` attribute, and optionally `pool(features, padding_mask) -> [B, D]` (mean by default).
 """
 
+from ssl_lightning.backbones.beats import BEATsClassifier, BEATsConfig, BEATsEncoder, BEATsEncoderConfig
 from ssl_lightning.backbones.byol_a import AudioNTT2020, ByolAEncoder
 
-__all__ = ["AudioNTT2020", "ByolAEncoder"]
+__all__ = [
+    "AudioNTT2020",
+    "BEATsClassifier",
+    "BEATsConfig",
+    "BEATsEncoder",
+    "BEATsEncoderConfig",
+    "ByolAEncoder",
+]
