@@ -1,7 +1,8 @@
 """Every recipe under recipes/ parses (`--print_config`) and smoke-runs on CPU on the embedded data.
 
 New recipes are covered without touching this file: the CPU smoke overlay and the tiny-model
-overlay of the recipe's encoder (`recipes/overlays/tiny/<EncoderClass>.yaml`) are appended.
+overlays of the recipe's encoder and model (`recipes/overlays/tiny/<EncoderClass>.yaml`, then
+`recipes/overlays/tiny/<ModelClass>.yaml`, each when it exists) are appended.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 OVERLAYS = REPO / "recipes" / "overlays"
 
 
-def _encoder_overlay(recipe: Path) -> list[str]:
-    config = yaml.safe_load(recipe.read_text())
-    encoder = config["model"]["init_args"].get("encoder", {})
-    name = str(encoder.get("class_path", "")).rpartition(".")[2]
-    overlay = OVERLAYS / "tiny" / f"{name}.yaml"
-    return ["--config", str(overlay)] if overlay.is_file() else []
+def _tiny_overlays(recipe: Path) -> list[str]:
+    model = yaml.safe_load(recipe.read_text())["model"]
+    encoder = (model.get("init_args") or {}).get("encoder") or {}
+    args = []
+    for class_path in (encoder.get("class_path", ""), model["class_path"]):
+        overlay = OVERLAYS / "tiny" / f"{str(class_path).rpartition('.')[2]}.yaml"
+        if overlay.is_file():
+            args += ["--config", str(overlay)]
+    return args
 
 
 def test_recipes_exist():
@@ -47,7 +51,7 @@ def test_recipe_parses(recipe, capsys):
 def test_recipe_smoke_runs_on_cpu(recipe, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["fit", "--config", str(recipe), "--config", str(OVERLAYS / "cpu_smoke.yaml")]
-    main(args + _encoder_overlay(recipe))
+    main(args + _tiny_overlays(recipe))
     last = sorted(tmp_path.glob("runs/**/last.ckpt"))
     assert last, f"{recipe.name}: no last.ckpt written under {tmp_path / 'runs'}"
     method = load_method(last[0])
