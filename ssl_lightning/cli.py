@@ -29,8 +29,15 @@ def _evaluate(args: Sequence[str]) -> None:
     main(args)
 
 
+def _shard_audio(args: Sequence[str]) -> None:
+    from ssl_lightning.data.sharding import main
+
+    main(args)
+
+
 EXTRA_COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
     "evaluate": (_evaluate, "frozen-feature probe evaluation of checkpoints and baselines on a suite"),
+    "shard-audio": (_shard_audio, "decode audio files into LitData shards for StreamingAudioDataModule"),
 }
 
 TRAINER_DEFAULTS = {
@@ -58,7 +65,7 @@ class SSLLightningCLI(LightningCLI):
 
 def _epilog() -> str:
     lines = ["additional subcommands (ssl-lightning <subcommand> --help):"]
-    lines += [f"  {name:<10} {text}" for name, (_, text) in EXTRA_COMMANDS.items()]
+    lines += [f"  {name:<12} {text}" for name, (_, text) in EXTRA_COMMANDS.items()]
     return "\n".join(lines)
 
 
