@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -162,9 +163,9 @@ def evaluate(
     ckpt: list[str] | None = None,
     baselines: list[str] | None = None,
     tasks: list[str] | None = None,
-    encoder: nn.Module = lazy_instance(ByolAEncoder, d=512, channels=32),
+    encoder: nn.Module = lazy_instance(ByolAEncoder, d=256, channels=16),
     probe: ProbeConfig = ProbeConfig(),
-    supervised_steps: int = 300,
+    supervised_steps: int = 100,
     supervised_optim: OptimizerConfig = OptimizerConfig(lr=1e-3, weight_decay=0.01, warmup_steps=0.1),
     out_dir: str = "runs/evaluate",
     data_root: str | None = None,
@@ -194,6 +195,7 @@ def evaluate(
         plot: write t-SNE plots of the test embeddings of each probed model.
     """
     L.seed_everything(seed, verbose=False)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # a trainer per task: keep output short
     baselines = list(BASELINES) if baselines is None else baselines
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:

@@ -8,6 +8,7 @@ every method without reaching into its internals.
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,11 @@ from ssl_lightning.nn.optim import OptimizerConfig, build_optimizer, build_sched
 from ssl_lightning.nn.pooling import masked_mean
 
 CLASS_KEY = "ssl_lightning_class"
+
+# Methods deliberately keep their injected modules (encoder, tokenizer, teacher) in their
+# hyper-parameters so that a checkpoint alone restores them; Lightning's advice to ignore them
+# would break `load_method`.
+warnings.filterwarnings("ignore", message=r"Attribute '\w+' is an instance of `nn.Module`")
 
 
 class SSLMethod(L.LightningModule):

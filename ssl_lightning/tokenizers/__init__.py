@@ -1,5 +1,12 @@
 """Acoustic tokenizers: waveform -> discrete patch labels, the targets of masked audio modelling."""
 
 from ssl_lightning.tokenizers.beats_tokenizer import SelfDistilledTokenizer, SelfDistilledTokenizerConfig
+from ssl_lightning.tokenizers.loading import load_tokenizer
+from ssl_lightning.tokenizers.random_projection import RandomProjectionTokenizer
 
-__all__ = ["SelfDistilledTokenizer", "SelfDistilledTokenizerConfig"]
+__all__ = [
+    "RandomProjectionTokenizer",
+    "SelfDistilledTokenizer",
+    "SelfDistilledTokenizerConfig",
+    "load_tokenizer",
+]

@@ -3,7 +3,8 @@
 A BEATs encoder, a `quantize_layer` (Linear D->D, Tanh, Linear D->Q) and a cosine vector quantizer
 with a normalised-EMA codebook: each 16x16 fbank patch gets the index of its nearest codeword.
 Compatible with the official `microsoft/unilm` `beats/Tokenizers.py` checkpoints (`{"cfg", "model"}`).
-The paper's estimator and distillation loss are not part of the release and not part of this module.
+The paper's estimator and distillation loss are not part of the release and not part of this module
+(see `ssl_lightning.methods.beats_tokenizer`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class SelfDistilledTokenizer(nn.Module):
 
     `extract_labels` is pure inference (no gradients, no codebook or usage-statistics update, in any
     mode; the official code updates `quantize.cluster_size` even in eval mode). `forward` returns the
-    quantizer output and, in training mode, takes one normalised-EMA step on the codebook.
+    quantizer output and, in training mode, initialises a fresh codebook by k-means on the batch and
+    takes one normalised-EMA step on the codebook from the non-padded patches. Training with the
+    paper's estimator and distillation loss: `ssl_lightning.methods.beats_tokenizer`.
 
     Args:
         config: tokenizer config (`quant_n` codewords of dimension `quant_dim`).
@@ -67,9 +70,16 @@ class SelfDistilledTokenizer(nn.Module):
         self, waveform: Tensor, padding_mask: Tensor | None = None
     ) -> tuple[QuantizerOutput, Tensor | None]:
         """Quantizer output (`quantized[B, N, Q]`, commitment `loss`, `indices[B, N]`) and the patch
-        padding mask `[B, N]` (None without a mask)."""
+        padding mask `[B, N]` (None without a mask); padded patches do not update the codebook."""
+        encoded, padding_mask = self.encode(waveform, padding_mask)
+        valid = None if padding_mask is None else ~padding_mask
+        return self.quantize(encoded, valid), padding_mask
+
+    def encode(self, waveform: Tensor, padding_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """The quantizer input `e[B, N, Q]` (encoder, then `quantize_layer`; not yet l2-normalised) and
+        the patch padding mask `[B, N]` (None without a mask)."""
         features, padding_mask = self.encoder(waveform, padding_mask)
-        return self.quantize(self.quantize_layer(features)), padding_mask
+        return self.quantize_layer(features), padding_mask
 
     @torch.no_grad()
     def extract_labels(self, waveform: Tensor, padding_mask: Tensor | None = None) -> Tensor:
@@ -78,8 +88,7 @@ class SelfDistilledTokenizer(nn.Module):
         The official `extract_labels` returns them flattened: `labels.flatten()` (index b * N + t).
         Keep the tokenizer in eval mode for deterministic labels (training mode enables dropout).
         """
-        features, _ = self.encoder(waveform, padding_mask)
-        return self.quantize.encode(self.quantize_layer(features))
+        return self.quantize.encode(self.encode(waveform, padding_mask)[0])
 
     @classmethod
     def from_official_checkpoint(
