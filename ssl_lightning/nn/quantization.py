@@ -1,0 +1,336 @@
+"""Fake (simulated) linear quantization for Contrastive Quant: the quantizer of its eq. 9, layers, precisions.
+
+Contrastive Quant (CQ) quantizes the weights and the input activations of every convolution and
+linear layer with the linear quantizer of Jacob et al. (2018), eq. 9 of the paper:
+
+    A_q = S_a * R(A / S_a),    S_a = (max(A) - min(A)) / (2^q - 1)
+
+and trains with straight-through gradients. Here the default follows the CPT quantizer of the same
+group (GATECH-EIC/CPT, `modules/quantize.py`), which CQ builds on: the grid starts at min(A) (zero
+point = min, so min and max are exactly representable and the output takes at most 2^q values),
+R rounds to the nearest level, weights use one range per output channel and activations one range
+per tensor. Eq. 9 as printed (R = floor, grid at integer multiples of S_a) is available through
+`rounding="floor", zero_point=False`. It is not the default: floor biases every value down by
+S_a / 2 on average, and a grid not anchored at min(A) generally misses min and max (values can
+leave [min, max]; with round-to-nearest it can even take 2^q + 1 values).
+
+The quantized tensors stay floating point (quantize, then map back to real values), so the layers
+run the ordinary float convolution / matmul.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+Rounding = Literal["nearest", "floor"]
+FULL_PRECISION_BITS = 32
+ROUNDINGS = ("nearest", "floor")
+
+
+def check_bits(bits: int | None) -> None:
+    """Raise unless `bits` is None (full precision) or an int >= 1."""
+    if bits is None:
+        return
+    if isinstance(bits, bool) or not isinstance(bits, int):
+        raise TypeError(f"bits must be an int >= 1 or None (full precision), got {bits!r}")
+    if bits < 1:
+        raise ValueError(f"bits must be >= 1 (or None / >= 32 for full precision), got {bits}")
+
+
+def is_full_precision(bits: int | None) -> bool:
+    """True for `None` and `bits >= 32`: the quantizer is the identity."""
+    return bits is None or bits >= FULL_PRECISION_BITS
+
+
+class _LinearQuantizeSTE(torch.autograd.Function):
+    """Forward: fake-quantize to the grid given by (lo, scale); backward: straight-through.
+
+    The gradient passes unchanged (identity); when the range was given explicitly (`clip`) it is
+    zero where x lay outside [lo, hi] and was clamped. No gradient flows to the range.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        x: Tensor,
+        lo: Tensor,
+        hi: Tensor,
+        levels: int,
+        rounding: str,
+        zero_point: bool,
+        clip: bool,
+    ) -> Tensor:
+        ctx.clip = clip
+        work = x.float() if x.element_size() < 4 else x
+        lo, hi = lo.to(work.dtype), hi.to(work.dtype)
+        if clip:
+            ctx.save_for_backward((x >= lo) & (x <= hi))
+            work = work.clamp(lo, hi)
+        value_range = hi - lo
+        scale = value_range / levels
+        inverse_scale = levels / value_range.clamp_min(levels * torch.finfo(work.dtype).tiny)
+        grid = (work - lo).mul_(inverse_scale) if zero_point else work.mul(inverse_scale)
+        if rounding == "nearest":
+            grid.round_()
+        else:
+            # grid points carry float error of up to a few ulp of `levels`: floor them to themselves
+            grid.add_(4 * torch.finfo(work.dtype).eps * levels).floor_()
+        out = grid.mul_(scale)
+        if zero_point:
+            out.add_(lo)
+        else:
+            out = torch.where(scale > 0, out, work)
+        return out.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        if ctx.clip:
+            (inside,) = ctx.saved_tensors
+            grad = grad * inside
+        return grad, None, None, None, None, None, None
+
+
+def _range(x: Tensor, per_channel: bool) -> tuple[Tensor, Tensor]:
+    """min and max of `x`: 0-dim tensors, or `[C, 1, ..., 1]` per slice of dim 0 when `per_channel`."""
+    if not per_channel:
+        return torch.aminmax(x.detach())
+    lo, hi = torch.aminmax(rearrange(x.detach(), "c ... -> c (...)"), dim=1)
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    return lo.view(shape), hi.view(shape)
+
+
+def linear_quantize(
+    x: Tensor,
+    bits: int | None,
+    x_min: float | Tensor | None = None,
+    x_max: float | Tensor | None = None,
+    *,
+    per_channel: bool = False,
+    rounding: Rounding = "nearest",
+    zero_point: bool = True,
+) -> Tensor:
+    """Fake-quantize `x[...]` to `bits` bits with eq. 9's linear quantizer; straight-through gradient.
+
+    With range = x_max - x_min and S = range / (2^bits - 1), the output (same shape and dtype as x) is
+    `x_min + S * R((x - x_min) / S)` (`zero_point=True`, default) or `S * R(x / S)` (`zero_point=False`,
+    eq. 9 as printed), R = round half to even (`"nearest"`, default) or floor (`"floor"`, eq. 9 as
+    printed). `x_min` / `x_max` default to the min / max of x (detached), over the whole tensor or,
+    with `per_channel`, over each slice `x[c]` (weights `[C_out, ...]`: one range per output
+    channel). An explicit range clamps x into it first and the gradient is zero outside it;
+    otherwise the gradient is the identity. A constant tensor (range 0) is returned unchanged.
+    `bits=None` or `bits >= 32` returns x itself. Half-precision inputs are quantized in float32.
+
+    Example: x = [0, 0.3, 1], bits = 2 -> S = 1/3 -> [0, 1/3, 1].
+    """
+    check_bits(bits)
+    if is_full_precision(bits):
+        return x
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
+    if not x.is_floating_point():
+        raise TypeError(f"linear_quantize needs a floating-point tensor, got dtype {x.dtype}")
+    if x.numel() == 0:
+        raise ValueError(f"linear_quantize got an empty tensor of shape {tuple(x.shape)}")
+    if per_channel and x.dim() == 0:
+        raise ValueError("per_channel quantization needs a tensor with a channel dim 0, got a 0-dim tensor")
+    if isinstance(x_min, int | float) and isinstance(x_max, int | float) and x_min > x_max:
+        raise ValueError(f"x_min must be <= x_max, got x_min={x_min}, x_max={x_max}")
+    clip = x_min is not None or x_max is not None
+    lo, hi = _range(x, per_channel) if x_min is None or x_max is None else (None, None)
+    lo = torch.as_tensor(x_min, device=x.device).detach() if x_min is not None else lo
+    hi = torch.as_tensor(x_max, device=x.device).detach() if x_max is not None else hi
+    return _LinearQuantizeSTE.apply(x, lo, hi, 2**bits - 1, rounding, zero_point, clip)
+
+
+@dataclass(frozen=True)
+class QuantizerConfig:
+    """How `QuantConv2d` / `QuantLinear` quantize (see `linear_quantize`).
+
+    Args:
+        weight_per_channel: one range per output channel for weights (CPT); False: one per tensor.
+        rounding: "nearest" (CPT, Jacob et al.) or "floor" (eq. 9 as printed).
+        zero_point: grid starting at the minimum (CPT, Jacob et al.); False: eq. 9 as printed.
+        quantize_input: also fake-quantize the input activations (CQ quantizes weights and activations).
+    """
+
+    weight_per_channel: bool = True
+    rounding: Rounding = "nearest"
+    zero_point: bool = True
+    quantize_input: bool = True
+
+    def __post_init__(self) -> None:
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"QuantizerConfig.rounding must be one of {ROUNDINGS}, got {self.rounding!r}")
+
+
+class QuantLayer:
+    """Mixin of the fake-quantized layers: precision `bits` (None = full precision) and its config."""
+
+    bits: int | None
+    config: QuantizerConfig
+    weight: Tensor
+
+    def quantized_weight(self) -> Tensor:
+        """The weight fake-quantized at `self.bits` (per output channel unless configured otherwise)."""
+        return linear_quantize(
+            self.weight,
+            self.bits,
+            per_channel=self.config.weight_per_channel,
+            rounding=self.config.rounding,
+            zero_point=self.config.zero_point,
+        )
+
+    def quantized_input(self, input: Tensor) -> Tensor:
+        """The input activation fake-quantized at `self.bits` with one range for the whole tensor."""
+        if not self.config.quantize_input:
+            return input
+        return linear_quantize(
+            input, self.bits, rounding=self.config.rounding, zero_point=self.config.zero_point
+        )
+
+    def _precision_repr(self) -> str:
+        return f"bits={self.bits}, {self.config}"
+
+
+class QuantConv2d(QuantLayer, nn.Conv2d):
+    """`nn.Conv2d` whose weight and input are fake-quantized at `self.bits` (settable; None = plain conv).
+
+    Same parameters (names, shapes) as `nn.Conv2d`; the bias stays full precision (as in CPT, whose
+    convolutions have no bias). `[B, C_in, H, W] -> [B, C_out, H', W']`.
+    """
+
+    def __init__(
+        self, *args, bits: int | None = None, config: QuantizerConfig = QuantizerConfig(), **kwargs
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        check_bits(bits)
+        self.bits = bits
+        self.config = config
+
+    @classmethod
+    def from_float(cls, conv: nn.Conv2d, config: QuantizerConfig = QuantizerConfig()) -> QuantConv2d:
+        """A `QuantConv2d` (full precision) sharing `conv`'s parameter objects; `conv` is left unchanged."""
+        quant = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            bias=conv.bias is not None,
+            padding_mode=conv.padding_mode,
+            device="meta",
+            config=config,
+        )
+        quant.weight, quant.bias = conv.weight, conv.bias
+        return quant.train(conv.training)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if is_full_precision(self.bits):
+            return super().forward(input)
+        return self._conv_forward(self.quantized_input(input), self.quantized_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, {self._precision_repr()}"
+
+
+class QuantLinear(QuantLayer, nn.Linear):
+    """`nn.Linear` whose weight and input are fake-quantized at `self.bits` (settable; None = plain linear).
+
+    Same parameters as `nn.Linear`; the bias stays full precision. `[..., in] -> [..., out]`.
+    """
+
+    def __init__(
+        self, *args, bits: int | None = None, config: QuantizerConfig = QuantizerConfig(), **kwargs
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        check_bits(bits)
+        self.bits = bits
+        self.config = config
+
+    @classmethod
+    def from_float(cls, linear: nn.Linear, config: QuantizerConfig = QuantizerConfig()) -> QuantLinear:
+        """A `QuantLinear` (full precision) sharing `linear`'s parameter objects; `linear` is unchanged."""
+        quant = cls(
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            device="meta",
+            config=config,
+        )
+        quant.weight, quant.bias = linear.weight, linear.bias
+        return quant.train(linear.training)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if is_full_precision(self.bits):
+            return super().forward(input)
+        return nn.functional.linear(self.quantized_input(input), self.quantized_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, {self._precision_repr()}"
+
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def precision_set(spec: str | int) -> tuple[int, ...]:
+    """Every precision of a set written as in the paper: "6-16" -> (6, 7, ..., 16); "8" or 8 -> (8,)."""
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        spec = str(spec)
+    match = _RANGE.match(spec) if isinstance(spec, str) else None
+    if match is None:
+        raise ValueError(f"precision set must look like '6-16' (low-high bits) or '8', got {spec!r}")
+    low = int(match.group(1))
+    high = int(match.group(2) or low)
+    if not 1 <= low <= high:
+        raise ValueError(f"precision set {spec!r} needs 1 <= low <= high, got low={low}, high={high}")
+    return tuple(range(low, high + 1))
+
+
+class PrecisionSampler:
+    """Draws precisions (bits) uniformly from the integers {low, ..., high} (CQ's precision set).
+
+    CQ draws two precisions q1, q2 per training iteration. They are independent draws (they may be
+    equal) unless `distinct=True`. With `seed=None` the draws use torch's global generator (seeded
+    by `lightning.seed_everything` / `torch.manual_seed`); a seed gives a private generator.
+
+    Args:
+        low, high: the smallest and largest precision in bits (paper: 4-16, 6-16 (default there), 8-16).
+        seed: seed of a private `torch.Generator`, or None for the global one.
+        distinct: draw q1 != q2 in `sample_pair` (needs at least two precisions).
+    """
+
+    def __init__(self, low: int = 4, high: int = 16, seed: int | None = None, distinct: bool = False) -> None:
+        self.precisions = precision_set(f"{low}-{high}")
+        if distinct and len(self.precisions) < 2:
+            raise ValueError(f"distinct=True needs at least two precisions, got the set {low}-{high}")
+        self.low, self.high, self.distinct = low, high, distinct
+        self.generator = None if seed is None else torch.Generator().manual_seed(seed)
+
+    @classmethod
+    def from_set(cls, spec: str | int, seed: int | None = None, distinct: bool = False) -> PrecisionSampler:
+        """A sampler over a set written as "6-16" (see `precision_set`)."""
+        precisions = precision_set(spec)
+        return cls(precisions[0], precisions[-1], seed=seed, distinct=distinct)
+
+    def sample(self) -> int:
+        """One precision drawn uniformly from the set."""
+        return self.low + int(torch.randint(len(self.precisions), (1,), generator=self.generator))
+
+    def sample_pair(self) -> tuple[int, int]:
+        """(q1, q2): two independent draws, or two different precisions when `distinct`."""
+        if self.distinct:
+            first, second = torch.randperm(len(self.precisions), generator=self.generator)[:2].tolist()
+        else:
+            first, second = torch.randint(len(self.precisions), (2,), generator=self.generator).tolist()
+        return self.low + first, self.low + second
+
+    def __repr__(self) -> str:
+        return f"PrecisionSampler(low={self.low}, high={self.high}, distinct={self.distinct})"
