@@ -224,5 +224,8 @@ def main(args: Sequence[str] | None = None) -> None:
     parser = ArgumentParser(prog="ssl-lightning evaluate", description=evaluate.__doc__.splitlines()[0])
     parser.add_argument("--config", action="config", help="YAML file with any of these arguments")
     parser.add_function_arguments(evaluate)
-    cfg = parser.instantiate_classes(parser.parse_args(args))
-    evaluate(**{name: cfg[name] for name in inspect.signature(evaluate).parameters})
+    cfg = parser.instantiate(parser.parse_args(args))
+    try:
+        evaluate(**{name: cfg[name] for name in inspect.signature(evaluate).parameters})
+    except (ValueError, FileNotFoundError) as err:  # bad names or paths: a usage error, not a crash
+        parser.error(str(err))

@@ -1,7 +1,8 @@
 """LightningModules, one file per method family, all following `SSLMethod`'s contract."""
 
 from ssl_lightning.methods.base import SSLMethod, load_method
+from ssl_lightning.methods.beats import MaskedAudioModeling
 from ssl_lightning.methods.frozen import FrozenEncoder
 from ssl_lightning.methods.supervised import SupervisedClassifier
 
-__all__ = ["FrozenEncoder", "SSLMethod", "SupervisedClassifier", "load_method"]
+__all__ = ["FrozenEncoder", "MaskedAudioModeling", "SSLMethod", "SupervisedClassifier", "load_method"]
