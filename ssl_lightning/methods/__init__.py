@@ -2,7 +2,15 @@
 
 from ssl_lightning.methods.base import SSLMethod, load_method
 from ssl_lightning.methods.beats import MaskedAudioModeling
+from ssl_lightning.methods.beats_tokenizer import SelfDistilledTokenizerTraining
 from ssl_lightning.methods.frozen import FrozenEncoder
 from ssl_lightning.methods.supervised import SupervisedClassifier
 
-__all__ = ["FrozenEncoder", "MaskedAudioModeling", "SSLMethod", "SupervisedClassifier", "load_method"]
+__all__ = [
+    "FrozenEncoder",
+    "MaskedAudioModeling",
+    "SSLMethod",
+    "SelfDistilledTokenizerTraining",
+    "SupervisedClassifier",
+    "load_method",
+]
