@@ -140,6 +140,35 @@ class BEATsEncoderConfig:
             warnings.warn(f"{message}. Ignoring them.", stacklevel=2)
         return cls(**{key: value for key, value in cfg.items() if key in fields})
 
+    def transformer(self, num_layers: int | None = None, fused_attn: bool = True) -> TransformerEncoder:
+        """A Transformer of this config's kind (width, heads, FFN, positions, norms, dropouts).
+
+        `num_layers=None` builds the encoder itself (with its layer drop and gradient decay); a
+        given depth builds a head of the same kind (MAM label predictor, tokenizer estimator).
+        """
+        encoder = num_layers is None
+        return TransformerEncoder(
+            dim=self.encoder_embed_dim,
+            num_layers=self.encoder_layers if encoder else num_layers,
+            num_heads=self.encoder_attention_heads,
+            ffn_dim=self.encoder_ffn_embed_dim,
+            conv_pos=self.conv_pos,
+            conv_pos_groups=self.conv_pos_groups,
+            relative_position_embedding=self.relative_position_embedding,
+            num_buckets=self.num_buckets,
+            max_distance=self.max_distance,
+            gated_relative_position=self.gru_rel_pos,
+            layer_norm_first=self.layer_norm_first,
+            deep_norm=self.deep_norm,
+            dropout=self.dropout,
+            attention_dropout=self.attention_dropout,
+            activation_dropout=self.activation_dropout,
+            layerdrop=self.encoder_layerdrop if encoder else 0.0,
+            layer_wise_gradient_decay_ratio=self.layer_wise_gradient_decay_ratio if encoder else 1.0,
+            activation=self.activation_fn,
+            fused_attn=fused_attn,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The official `cfg` dict (plain Python values)."""
         return dataclasses.asdict(self)
@@ -265,27 +294,7 @@ class BEATsEncoder(nn.Module):
             1, config.embed_dim, kernel_size=self.patch_size, stride=self.patch_size, bias=config.conv_bias
         )
         self.dropout_input = nn.Dropout(config.dropout_input)
-        self.encoder = TransformerEncoder(
-            dim=config.encoder_embed_dim,
-            num_layers=config.encoder_layers,
-            num_heads=config.encoder_attention_heads,
-            ffn_dim=config.encoder_ffn_embed_dim,
-            conv_pos=config.conv_pos,
-            conv_pos_groups=config.conv_pos_groups,
-            relative_position_embedding=config.relative_position_embedding,
-            num_buckets=config.num_buckets,
-            max_distance=config.max_distance,
-            gated_relative_position=config.gru_rel_pos,
-            layer_norm_first=config.layer_norm_first,
-            deep_norm=config.deep_norm,
-            dropout=config.dropout,
-            attention_dropout=config.attention_dropout,
-            activation_dropout=config.activation_dropout,
-            layerdrop=config.encoder_layerdrop,
-            layer_wise_gradient_decay_ratio=config.layer_wise_gradient_decay_ratio,
-            activation=config.activation_fn,
-            fused_attn=fused_attn,
-        )
+        self.encoder = config.transformer(fused_attn=fused_attn)
         self.layer_norm = nn.LayerNorm(config.embed_dim)
 
     def num_patches(self, num_samples: int) -> int:

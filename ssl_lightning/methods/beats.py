@@ -27,7 +27,6 @@ from ssl_lightning.backbones.beats import BEATsEncoder, BEATsEncoderConfig
 from ssl_lightning.methods.base import SSLMethod
 from ssl_lightning.nn.masking import random_patch_mask
 from ssl_lightning.nn.optim import OptimizerConfig
-from ssl_lightning.nn.transformer import TransformerEncoder
 from ssl_lightning.tokenizers.loading import codebook_size, load_tokenizer, tokenizer_config
 
 
@@ -63,24 +62,7 @@ class LabelPredictor(nn.Module):
 
     def __init__(self, config: BEATsEncoderConfig, num_layers: int, num_labels: int) -> None:
         super().__init__()
-        self.transformer = TransformerEncoder(
-            dim=config.encoder_embed_dim,
-            num_layers=num_layers,
-            num_heads=config.encoder_attention_heads,
-            ffn_dim=config.encoder_ffn_embed_dim,
-            conv_pos=config.conv_pos,
-            conv_pos_groups=config.conv_pos_groups,
-            relative_position_embedding=config.relative_position_embedding,
-            num_buckets=config.num_buckets,
-            max_distance=config.max_distance,
-            gated_relative_position=config.gru_rel_pos,
-            layer_norm_first=config.layer_norm_first,
-            deep_norm=config.deep_norm,
-            dropout=config.dropout,
-            attention_dropout=config.attention_dropout,
-            activation_dropout=config.activation_dropout,
-            activation=config.activation_fn,
-        )
+        self.transformer = config.transformer(num_layers)
         self.classifier = nn.Linear(config.encoder_embed_dim, num_labels)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:

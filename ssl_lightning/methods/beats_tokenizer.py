@@ -29,7 +29,6 @@ from torch import Tensor, nn
 from ssl_lightning.backbones.beats import BEATsClassifier, BEATsConfig, BEATsEncoder, load_official_checkpoint
 from ssl_lightning.methods.base import SSLMethod, load_method
 from ssl_lightning.nn.optim import OptimizerConfig
-from ssl_lightning.nn.transformer import TransformerEncoder
 from ssl_lightning.nn.vector_quantizer import codebook_usage
 from ssl_lightning.tokenizers.beats_tokenizer import SelfDistilledTokenizer, SelfDistilledTokenizerConfig
 
@@ -199,25 +198,7 @@ class TokenizerEstimator(nn.Module):
         self.target_dim = target_dim
         dim = config.encoder_embed_dim
         self.input_proj = nn.Linear(config.quant_dim, dim)
-        self.transformer = TransformerEncoder(
-            dim=dim,
-            num_layers=num_layers,
-            num_heads=config.encoder_attention_heads,
-            ffn_dim=config.encoder_ffn_embed_dim,
-            conv_pos=config.conv_pos,
-            conv_pos_groups=config.conv_pos_groups,
-            relative_position_embedding=config.relative_position_embedding,
-            num_buckets=config.num_buckets,
-            max_distance=config.max_distance,
-            gated_relative_position=config.gru_rel_pos,
-            layer_norm_first=config.layer_norm_first,
-            deep_norm=config.deep_norm,
-            dropout=config.dropout,
-            attention_dropout=config.attention_dropout,
-            activation_dropout=config.activation_dropout,
-            layerdrop=config.encoder_layerdrop,
-            activation=config.activation_fn,
-        )
+        self.transformer = config.transformer(num_layers)
         self.output_head = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, target_dim))
 
     def forward(self, quantized: Tensor, padding_mask: Tensor | None = None) -> Tensor:
