@@ -10,13 +10,13 @@ max abs difference between their features. The model is the released architectur
     python benchmarks/beats_forward.py --batch 4 --seconds 10 --repeats 5 --out beats_forward.md
 """
 
-import argparse
 import json
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from common import benchmark_parser, resolve_device
 
 from ssl_lightning.backbones.beats import BEATsConfig, BEATsEncoder
 from ssl_lightning.nn.attention import MultiheadSelfAttention
@@ -43,24 +43,8 @@ def seconds_per_call(encoder: BEATsEncoder, waveform: torch.Tensor, dtype: torch
     return time.perf_counter() - start
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda was requested but no CUDA device is available; use --device cpu")
-    return torch.device(name)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--batch", type=int, default=4, help="clips per batch")
-    parser.add_argument("--seconds", type=float, default=10.0, help="clip length in seconds")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls of each path")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed calls of each path first")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser = benchmark_parser(__doc__, batch=4, repeats=5, warmup=1, unit="calls")
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     parser.add_argument("--checkpoint", type=Path, help="official BEATs checkpoint (default: random weights)")
     parser.add_argument("--seed", type=int, default=0)

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import benchmark_parser, resolve_device
 
 from ssl_lightning.backbones.beats import BEATsConfig, BEATsEncoder
 from ssl_lightning.methods.beats import MAMOutput, MaskedAudioModeling, masked_cross_entropy, scatter_visible
@@ -124,30 +125,14 @@ def peak_memory_mib(method, optimizer, batch, path: str, dtype: torch.dtype, wor
     return max(sum(row) for row in sizes) / 2**20
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda was requested but no CUDA device is available; use --device cpu")
-    return torch.device(name)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--batch", type=int, default=2, help="clips per batch")
-    parser.add_argument("--seconds", type=float, default=10.0, help="clip length in seconds")
+    parser = benchmark_parser(__doc__, batch=2, repeats=5, warmup=1, unit="steps")
     parser.add_argument(
         "--layers", type=int, help="encoder layers (default: the ViT-B of BEATsConfig.base())"
     )
     parser.add_argument("--dim", type=int, default=256, help="encoder width, with --layers")
     parser.add_argument("--heads", type=int, default=4, help="attention heads, with --layers")
     parser.add_argument("--predictor-layers", type=int, default=2, help="label predictor layers")
-    parser.add_argument("--repeats", type=int, default=5, help="timed steps of each path")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps of each path first")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the result here (.json for JSON, else markdown)")

@@ -7,7 +7,6 @@ median is reported. Also reports the max abs difference between their outputs.
     python benchmarks/fbank_throughput.py --batch 32 --seconds 10 --repeats 10 --out fbank.md
 """
 
-import argparse
 import json
 import statistics
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import torch
 import torchaudio
+from common import benchmark_parser, resolve_device
 
 from ssl_lightning.audio import kaldi_fbank
 
@@ -51,24 +51,8 @@ def seconds_per_call(function: Callable[[torch.Tensor], torch.Tensor], waveform:
     return time.perf_counter() - start
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda was requested but no CUDA device is available; use --device cpu")
-    return torch.device(name)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--batch", type=int, default=32, help="clips per batch")
-    parser.add_argument("--seconds", type=float, default=10.0, help="clip length in seconds")
-    parser.add_argument("--repeats", type=int, default=10, help="timed calls of each implementation")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed calls of each implementation first")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser = benchmark_parser(__doc__, batch=32, repeats=10, warmup=2, unit="calls")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the result here (.json for JSON, else markdown)")
     args = parser.parse_args()

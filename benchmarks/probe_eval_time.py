@@ -1,6 +1,6 @@
-"""Wall-clock time of a full hares-mini linear-probe evaluation of one small encoder (target: <= 5 min on 2 cores).
+"""Wall-clock time of a hares-mini linear-probe evaluation of one small encoder (target: <= 5 min, 2 cores).
 
-    python benchmarks/probe_eval_time.py                       # random-init BYOL-A CNN (d=512, 32 channels)
+    python benchmarks/probe_eval_time.py   # random-init BYOL-A CNN, `evaluate` default (d=256, 16 ch)
     python benchmarks/probe_eval_time.py --threads 2 --out benchmarks/results/probe_eval_time.md
 
 The data set is generated first (timed separately), so the figure is the evaluation alone.
@@ -31,7 +31,9 @@ def main() -> None:
     build_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    results = evaluate(baselines=["random-init"], out_dir=args.out_dir, plot=False, progress=False, device="cpu")
+    results = evaluate(
+        baselines=["random-init"], out_dir=args.out_dir, plot=False, progress=False, device="cpu"
+    )
     eval_s = time.perf_counter() - start
 
     lines = [
