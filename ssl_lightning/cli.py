@@ -11,9 +11,11 @@ non-finite loss.
 from __future__ import annotations
 
 import sys
+from argparse import RawDescriptionHelpFormatter
 from collections.abc import Callable, Sequence
 
 import lightning as L
+from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -29,6 +31,12 @@ def _evaluate(args: Sequence[str]) -> None:
     main(args)
 
 
+def _beats_loop(args: Sequence[str]) -> None:
+    from ssl_lightning.beats_loop import main
+
+    main(args)
+
+
 def _shard_audio(args: Sequence[str]) -> None:
     from ssl_lightning.data.sharding import main
 
@@ -37,6 +45,7 @@ def _shard_audio(args: Sequence[str]) -> None:
 
 EXTRA_COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
     "evaluate": (_evaluate, "frozen-feature probe evaluation of checkpoints and baselines on a suite"),
+    "beats-loop": (_beats_loop, "run the BEATs stages (iter1, tokenizer, iter2, ...) into one run directory"),
     "shard-audio": (_shard_audio, "decode audio files into LitData shards for StreamingAudioDataModule"),
 }
 
@@ -63,6 +72,10 @@ class SSLLightningCLI(LightningCLI):
         parser.set_defaults({"checkpoint.save_last": True})
 
 
+class _HelpFormatter(RawDescriptionHelpFormatter, DefaultHelpFormatter):
+    """jsonargparse's help, with the epilog's table of extra subcommands kept as written."""
+
+
 def _epilog() -> str:
     lines = ["additional subcommands (ssl-lightning <subcommand> --help):"]
     lines += [f"  {name:<12} {text}" for name, (_, text) in EXTRA_COMMANDS.items()]
@@ -71,9 +84,9 @@ def _epilog() -> str:
 
 def main(args: Sequence[str] | None = None) -> None:
     """Dispatch to an extra subcommand or to LightningCLI (fit/validate/test/predict)."""
-    args = list(sys.argv[1:] if args is None else args)
-    if args and args[0] in EXTRA_COMMANDS:
-        EXTRA_COMMANDS[args[0]][0](args[1:])
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv and argv[0] in EXTRA_COMMANDS:
+        EXTRA_COMMANDS[argv[0]][0](argv[1:])
         return
     SSLLightningCLI(
         model_class=SSLMethod,
@@ -83,8 +96,12 @@ def main(args: Sequence[str] | None = None) -> None:
         trainer_defaults=TRAINER_DEFAULTS,
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"epilog": _epilog(), "description": "ssl_lightning: self-supervised learning recipes"},
-        args=args,
+        parser_kwargs={
+            "epilog": _epilog(),
+            "description": "ssl_lightning: self-supervised learning recipes",
+            "formatter_class": _HelpFormatter,
+        },
+        args=None if args is None else argv,  # None: LightningCLI reads sys.argv itself
     )
 
 

@@ -1,0 +1,220 @@
+"""`ssl-lightning beats-loop`: run the BEATs iterations in order into one run directory.
+
+    ssl-lightning beats-loop --run-dir runs/beats --until iter2
+    ssl-lightning beats-loop --run-dir runs/beats --until iter3plus --finetuned-teacher ft.ckpt
+    ssl-lightning beats-loop --run-dir /tmp/b --until iter2 --config recipes/overlays/cpu_smoke.yaml \
+        --stage-config 'iter*=recipes/overlays/tiny/BEATsEncoder.yaml' \
+        --stage-config 'tokenizer_*=recipes/overlays/tiny/SelfDistilledTokenizerTraining.yaml'
+
+Stage `<stage>` fits `recipes/beats_<stage>.yaml` (then every `--config`, then the `--stage-config`
+files whose pattern matches the stage) and writes `<run_dir>/<stage>/checkpoints/last.ckpt`, logs under
+`<run_dir>/<stage>/`, and a `<run_dir>/<stage>/DONE` marker once the fit returns. Its input, the previous
+stage's `last.ckpt`, replaces the recipe's `tokenizer_checkpoint` (masked audio modelling) or
+`teacher_checkpoint` (tokenizer training), and any `tokenizer` / `teacher` module an overlay sets. On a
+restart a stage with DONE is skipped, one with `last.ckpt` but no DONE is resumed from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+STAGES = ("iter1", "tokenizer_iter2", "iter2", "tokenizer_iter3", "iter3", "tokenizer_iter3plus", "iter3plus")
+FINETUNED_STAGE = "tokenizer_iter3plus"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What the loop did with one stage: `action` is "ran", "resumed" or "skipped"."""
+
+    stage: str
+    action: str
+    seconds: float
+
+
+def stage_dir(run_dir: Path, stage: str) -> Path:
+    """`<run_dir>/<stage>`: the stage's logs, checkpoints and DONE marker."""
+    return run_dir / stage
+
+
+def last_checkpoint(run_dir: Path, stage: str) -> Path:
+    """`<run_dir>/<stage>/checkpoints/last.ckpt`, the checkpoint the next stage reads."""
+    return stage_dir(run_dir, stage) / "checkpoints" / "last.ckpt"
+
+
+def _input_key(stage: str) -> str:
+    """The model argument a stage's input checkpoint goes to ("teacher" or "tokenizer")."""
+    return "teacher" if stage.startswith("tokenizer_") else "tokenizer"
+
+
+def _input_checkpoint(run_dir: Path, stage: str, finetuned_teacher: Path | None) -> Path | None:
+    """The checkpoint `stage` reads: None for iter1, `finetuned_teacher` for tokenizer_iter3plus."""
+    index = STAGES.index(stage)
+    if index == 0:
+        return None
+    if stage == FINETUNED_STAGE:
+        return finetuned_teacher
+    return last_checkpoint(run_dir, STAGES[index - 1])
+
+
+def _stage_overrides(run_dir: Path, stage: str, source: Path | None) -> list[str]:
+    """CLI overrides that put the stage's checkpoints and logs under `<run_dir>/<stage>` and set its input."""
+    out = stage_dir(run_dir, stage)
+    loggers = [
+        {
+            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+            "init_args": {"save_dir": str(out), "name": ""},
+        },
+        {
+            "class_path": "lightning.pytorch.loggers.CSVLogger",
+            "init_args": {"save_dir": str(out), "name": "csv"},
+        },
+    ]
+    args = [
+        "--trainer.default_root_dir", str(out),
+        "--trainer.logger", json.dumps(loggers),
+        "--checkpoint.dirpath", str(out / "checkpoints"),
+        "--checkpoint.save_last", "true",
+    ]  # fmt: skip
+    if source is not None:
+        key = _input_key(stage)
+        args += [f"--model.init_args.{key}", "null", f"--model.init_args.{key}_checkpoint", str(source)]
+    return args
+
+
+def _parse_stage_configs(items: Sequence[str], stages: Sequence[str]) -> list[tuple[str, Path]]:
+    """`PATTERN=PATH` strings -> (pattern, path) pairs; ValueError for a bad item or an unused pattern."""
+    pairs = []
+    for item in items:
+        pattern, sep, path = item.partition("=")
+        if not sep or not pattern or not path:
+            raise ValueError(f"--stage-config {item!r}: expected STAGE_PATTERN=PATH, e.g. 'iter*=tiny.yaml'")
+        if not fnmatch.filter(stages, pattern):
+            raise ValueError(
+                f"--stage-config {item!r}: pattern {pattern!r} matches none of the stages {list(stages)}"
+            )
+        pairs.append((pattern, Path(path)))
+    return pairs
+
+
+def _select_stages(start: str, until: str, finetuned_teacher: Path | None) -> list[str]:
+    """The stages from `start` to `until`; the iter3plus pair only when the fine-tuned teacher is given."""
+    first, last = STAGES.index(start), STAGES.index(until)
+    if first > last:
+        raise ValueError(f"--from {start} comes after --until {until}; the order is {' -> '.join(STAGES)}")
+    stages = list(STAGES[first : last + 1])
+    if finetuned_teacher is None and FINETUNED_STAGE in stages:
+        raise ValueError(
+            f"stage {FINETUNED_STAGE} distils from BEATs_iter2 fine-tuned on labels, which no stage of the "
+            "loop writes; pass it with --finetuned-teacher PATH (see recipes/beats_tokenizer_iter3plus.yaml)"
+        )
+    return stages
+
+
+def run_loop(
+    run_dir: Path,
+    until: str,
+    start: str = STAGES[0],
+    configs: Sequence[Path] = (),
+    stage_configs: Sequence[tuple[str, Path]] = (),
+    recipes_dir: Path = Path("recipes"),
+    finetuned_teacher: Path | None = None,
+) -> list[StageResult]:
+    """Fit the stages from `start` to `until` in order (see the module docstring); one result per stage.
+
+    Raises FileNotFoundError (naming the stage to run first) when a stage's input checkpoint is missing,
+    and ValueError for a bad stage range or a missing --finetuned-teacher.
+    """
+    from ssl_lightning.cli import main as cli_main
+
+    stages = _select_stages(start, until, finetuned_teacher)
+    for path in [*configs, *(path for _, path in stage_configs)]:
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    results = []
+    for stage in stages:
+        began = time.perf_counter()
+        last, done = last_checkpoint(run_dir, stage), stage_dir(run_dir, stage) / "DONE"
+        if last.is_file() and done.is_file():
+            results.append(StageResult(stage, "skipped", 0.0))
+            print(f"beats-loop: {stage:<20} skipped (done: {last})", flush=True)
+            continue
+        source = _input_checkpoint(run_dir, stage, finetuned_teacher)
+        if source is not None and not source.is_file():
+            producer = "--finetuned-teacher" if stage == FINETUNED_STAGE else STAGES[STAGES.index(stage) - 1]
+            raise FileNotFoundError(
+                f"stage {stage} needs {source}, which does not exist; run stage {producer} first "
+                f"(ssl-lightning beats-loop --run-dir {run_dir} --until {producer})"
+            )
+        recipe = recipes_dir / f"beats_{stage}.yaml"
+        if not recipe.is_file():
+            raise FileNotFoundError(
+                f"recipe {str(recipe)!r} of stage {stage} does not exist; set --recipes-dir"
+            )
+        extra = [*configs, *(path for pattern, path in stage_configs if fnmatch.fnmatchcase(stage, pattern))]
+        args = ["fit", "--config", str(recipe)]
+        args += [item for path in extra for item in ("--config", str(path))]
+        args += _stage_overrides(run_dir, stage, source)
+        action = "resumed" if last.is_file() else "ran"
+        if action == "resumed":
+            args += ["--ckpt_path", str(last)]
+        done.unlink(missing_ok=True)
+        cli_main(args)
+        if not last.is_file():
+            raise RuntimeError(
+                f"stage {stage} finished without writing {last}; check its checkpoint settings"
+            )
+        done.write_text(f"{stage} {action}\n")
+        results.append(StageResult(stage, action, time.perf_counter() - began))
+        print(f"beats-loop: {stage:<20} {action} in {results[-1].seconds:.1f} s", flush=True)
+    return results
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `ssl-lightning beats-loop` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="ssl-lightning beats-loop",
+        description="Run the BEATs iterations (iter1 -> tokenizer_iter2 -> iter2 ...) into one run directory",
+    )
+    parser.add_argument("--run-dir", type=Path, default=Path("runs/beats"), help="default: runs/beats")
+    parser.add_argument("--until", choices=STAGES, required=True, help="last stage to run")
+    parser.add_argument("--from", dest="start", choices=STAGES, default=STAGES[0], help="first stage to run")
+    parser.add_argument(
+        "--config", type=Path, action="append", default=[], help="extra config for every stage"
+    )
+    parser.add_argument(
+        "--stage-config",
+        action="append",
+        default=[],
+        metavar="PATTERN=PATH",
+        help="extra config for the stages matching a glob pattern, e.g. 'tokenizer_*=tiny_tokenizer.yaml'",
+    )
+    parser.add_argument("--recipes-dir", type=Path, default=Path("recipes"), help="default: recipes")
+    parser.add_argument(
+        "--finetuned-teacher",
+        type=Path,
+        default=None,
+        help="BEATs_iter2 fine-tuned on labels: the teacher of tokenizer_iter3plus (needed for iter3plus)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> list[StageResult]:
+    """Parse `argv` and run the loop; prints one summary line per stage."""
+    args = build_parser().parse_args(argv)
+    results = run_loop(
+        run_dir=args.run_dir,
+        until=args.until,
+        start=args.start,
+        configs=args.config,
+        stage_configs=_parse_stage_configs(args.stage_config, STAGES),
+        recipes_dir=args.recipes_dir,
+        finetuned_teacher=args.finetuned_teacher,
+    )
+    print("beats-loop summary: " + ", ".join(f"{r.stage} {r.action} ({r.seconds:.1f} s)" for r in results))
+    return results
