@@ -248,6 +248,22 @@ def _first(keys: list[str], count: int = 8) -> str:
     return str(keys[:count])[:-1] + (", ...]" if len(keys) > count else "]")
 
 
+def check_audio_batch(waveform: Tensor, padding_mask: Tensor | None) -> None:
+    """Raise a clear error unless `waveform` is float `[B, T]` and `padding_mask` None or bool `[B, T]`."""
+    if waveform.dim() != 2 or not waveform.is_floating_point():
+        raise ValueError(
+            f"waveform must be a float tensor [B, T]; got {waveform.dtype} {tuple(waveform.shape)}"
+        )
+    bad_mask = padding_mask is not None and (
+        padding_mask.shape != waveform.shape or padding_mask.dtype != torch.bool
+    )
+    if bad_mask:
+        raise ValueError(
+            f"padding_mask must be a bool tensor shaped like the waveform {tuple(waveform.shape)}; got "
+            f"{padding_mask.dtype} {tuple(padding_mask.shape)}"
+        )
+
+
 def reduce_padding_mask(padding_mask: Tensor, length: int) -> Tensor:
     """The official mapping of a padding mask `[B, M]` onto `length` steps: bool `[B, length]`.
 
@@ -315,7 +331,7 @@ class BEATsEncoder(nn.Module):
         fbank, 16x16 patch conv, LayerNorm, projection to D, input dropout. The sample padding mask is
         mapped to patches the official way (`reduce_padding_mask`); None without an input mask.
         """
-        self._check_input(waveform, padding_mask)
+        check_audio_batch(waveform, padding_mask)
         fbank = self.preprocess(waveform)
         if fbank.shape[1] < self.patch_size:
             raise ValueError(
@@ -464,20 +480,6 @@ class BEATsEncoder(nn.Module):
             fields = {field.name for field in dataclasses.fields(BEATsEncoderConfig)}
             config = BEATsConfig(**{key: value for key, value in config.to_dict().items() if key in fields})
         return {"cfg": config.to_dict(), "model": self.official_state_dict()}
-
-    @staticmethod
-    def _check_input(waveform: Tensor, padding_mask: Tensor | None) -> None:
-        if waveform.dim() != 2 or not waveform.is_floating_point():
-            raise ValueError(
-                f"waveform must be a float tensor [B, T]; got {waveform.dtype} {tuple(waveform.shape)}"
-            )
-        if padding_mask is not None and (
-            padding_mask.shape != waveform.shape or padding_mask.dtype != torch.bool
-        ):
-            raise ValueError(
-                f"padding_mask must be a bool tensor shaped like the waveform {tuple(waveform.shape)}; got "
-                f"{padding_mask.dtype} {tuple(padding_mask.shape)}"
-            )
 
 
 class BEATsClassifier(nn.Module):

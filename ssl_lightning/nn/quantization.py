@@ -176,6 +176,14 @@ class QuantLayer:
     config: QuantizerConfig
     weight: Tensor
 
+    def __init__(
+        self, *args, bits: int | None = None, config: QuantizerConfig = QuantizerConfig(), **kwargs
+    ) -> None:
+        super().__init__(*args, **kwargs)  # the wrapped torch layer's own arguments
+        check_bits(bits)
+        self.bits = bits
+        self.config = config
+
     def quantized_weight(self) -> Tensor:
         """The weight fake-quantized at `self.bits` (per output channel unless configured otherwise)."""
         return linear_quantize(
@@ -194,8 +202,8 @@ class QuantLayer:
             input, self.bits, rounding=self.config.rounding, zero_point=self.config.zero_point
         )
 
-    def _precision_repr(self) -> str:
-        return f"bits={self.bits}, {self.config}"
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, bits={self.bits}, {self.config}"
 
 
 class QuantConv2d(QuantLayer, nn.Conv2d):
@@ -204,14 +212,6 @@ class QuantConv2d(QuantLayer, nn.Conv2d):
     Same parameters (names, shapes) as `nn.Conv2d`; the bias stays full precision (as in CPT, whose
     convolutions have no bias). `[B, C_in, H, W] -> [B, C_out, H', W']`.
     """
-
-    def __init__(
-        self, *args, bits: int | None = None, config: QuantizerConfig = QuantizerConfig(), **kwargs
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        check_bits(bits)
-        self.bits = bits
-        self.config = config
 
     @classmethod
     def from_float(cls, conv: nn.Conv2d, config: QuantizerConfig = QuantizerConfig()) -> QuantConv2d:
@@ -237,23 +237,12 @@ class QuantConv2d(QuantLayer, nn.Conv2d):
             return super().forward(input)
         return self._conv_forward(self.quantized_input(input), self.quantized_weight(), self.bias)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._precision_repr()}"
-
 
 class QuantLinear(QuantLayer, nn.Linear):
     """`nn.Linear` whose weight and input are fake-quantized at `self.bits` (settable; None = plain linear).
 
     Same parameters as `nn.Linear`; the bias stays full precision. `[..., in] -> [..., out]`.
     """
-
-    def __init__(
-        self, *args, bits: int | None = None, config: QuantizerConfig = QuantizerConfig(), **kwargs
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        check_bits(bits)
-        self.bits = bits
-        self.config = config
 
     @classmethod
     def from_float(cls, linear: nn.Linear, config: QuantizerConfig = QuantizerConfig()) -> QuantLinear:
@@ -272,9 +261,6 @@ class QuantLinear(QuantLayer, nn.Linear):
         if is_full_precision(self.bits):
             return super().forward(input)
         return nn.functional.linear(self.quantized_input(input), self.quantized_weight(), self.bias)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._precision_repr()}"
 
 
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")

@@ -20,6 +20,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ssl_lightning.audio import KaldiFbank
+from ssl_lightning.backbones.beats import check_audio_batch
 
 
 class RandomProjectionTokenizer(nn.Module):
@@ -103,17 +104,7 @@ class RandomProjectionTokenizer(nn.Module):
         Every patch is labelled on its own, so `padding_mask` (bool `[B, T]`, checked) changes no label:
         padded patches get labels too, and the masked-prediction loss leaves them out.
         """
-        if waveform.dim() != 2 or not waveform.is_floating_point():
-            raise ValueError(
-                f"waveform must be a float tensor [B, T]; got {waveform.dtype} {tuple(waveform.shape)}"
-            )
-        if padding_mask is not None and (
-            padding_mask.shape != waveform.shape or padding_mask.dtype != torch.bool
-        ):
-            raise ValueError(
-                f"padding_mask must be a bool tensor shaped like the waveform {tuple(waveform.shape)}; got "
-                f"{padding_mask.dtype} {tuple(padding_mask.shape)}"
-            )
+        check_audio_batch(waveform, padding_mask)
         with torch.autocast(waveform.device.type, enabled=False):
             return self.labels_from_fbank(self.fbank(waveform.float()))
 
