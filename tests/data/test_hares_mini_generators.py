@@ -6,7 +6,7 @@ import pytest
 from einops import rearrange
 from sklearn.linear_model import LogisticRegression
 
-from ssl_lightning.data.hares_mini import environment, music
+from ssl_lightning.data.hares_mini import environment, music, synth
 
 SR = 16000
 
@@ -144,12 +144,12 @@ def test_event_classes_are_separable_by_a_crude_feature():
 
 def test_random_onsets_always_give_an_event_and_stay_inside():
     for seed in range(20):
-        onsets = environment.random_onsets(np.random.default_rng(seed), 4000, SR, interval_s=0.6, jitter=0.5)
+        onsets = synth.random_onsets(np.random.default_rng(seed), 4000, SR, interval_s=0.6, jitter=0.5)
         assert onsets.size >= 1 and onsets.min() >= 0 and onsets.max() < 4000
 
 
 def test_place_grains_known_answer():
-    out = environment.place_grains(6, np.array([0, 4]), np.array([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]]))
+    out = synth.place_grains(6, np.array([0, 4]), np.array([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]]))
     np.testing.assert_array_equal(out, [1.0, 2.0, 3.0, 0.0, 10.0, 20.0])
 
 
@@ -161,8 +161,8 @@ def test_colored_noise_slope():
         power = np.abs(np.fft.rfft(x)) ** 2
         return power[np.fft.rfftfreq(x.shape[0], 1.0 / SR) < 500].sum() / power.sum()
 
-    white, brown = environment.colored_noise(rng, SR, 0.0), environment.colored_noise(rng, SR, 2.0)
-    assert abs(environment.rms(white) - 1.0) < 1e-6
+    white, brown = synth.colored_noise(rng, SR, 0.0), synth.colored_noise(rng, SR, 2.0)
+    assert abs(synth.rms(white) - 1.0) < 1e-6
     assert low_share(white) < 0.1 and low_share(brown) > 0.9
 
 
