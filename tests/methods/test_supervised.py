@@ -89,3 +89,19 @@ def test_load_method_errors(tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
     with pytest.raises(ValueError, match="not written by an ssl_lightning method"):
         load_method(tmp_path / "foreign.ckpt")
+
+
+def test_compile_option_wraps_the_encoder(tiny_encoder_cls):
+    model = SupervisedClassifier(tiny_encoder_cls(4), num_classes=3, compile=True)
+    model.configure_model()
+    assert isinstance(model.encoder, torch._dynamo.eval_frame.OptimizedModule)
+    model.configure_model()  # idempotent: a resumed or re-fitted run does not wrap twice
+    assert not isinstance(model.encoder._orig_mod, torch._dynamo.eval_frame.OptimizedModule)
+
+
+def test_bf16_mixed_precision_trains_on_cpu(tmp_path, tiny_encoder_cls, clip_loader):
+    model = SupervisedClassifier(tiny_encoder_cls(8), num_classes=3)
+    before = model.head.weight.detach().clone()
+    _trainer(tmp_path, 3, precision="bf16-mixed").fit(model, train_dataloaders=clip_loader(24))
+    assert model.head.weight.dtype == torch.float32  # mixed precision keeps fp32 weights
+    assert not torch.equal(model.head.weight, before) and torch.isfinite(model.head.weight).all()
