@@ -5,6 +5,7 @@ an `embed_dim` attribute, and optionally `pool(features, padding_mask) -> [B, D]
 
 from ssl_lightning.backbones.beats import BEATsClassifier, BEATsConfig, BEATsEncoder, BEATsEncoderConfig
 from ssl_lightning.backbones.byol_a import AudioNTT2020, ByolAEncoder
+from ssl_lightning.backbones.image import TimmImageEncoder
 
 __all__ = [
     "AudioNTT2020",
@@ -13,4 +14,5 @@ __all__ = [
     "BEATsEncoder",
     "BEATsEncoderConfig",
     "ByolAEncoder",
+    "TimmImageEncoder",
 ]

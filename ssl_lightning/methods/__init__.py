@@ -4,6 +4,7 @@ from ssl_lightning.methods.base import SSLMethod, load_method
 from ssl_lightning.methods.beats import MaskedAudioModeling
 from ssl_lightning.methods.beats_tokenizer import SelfDistilledTokenizerTraining
 from ssl_lightning.methods.frozen import FrozenEncoder
+from ssl_lightning.methods.simclr import SimCLR
 from ssl_lightning.methods.supervised import SupervisedClassifier
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "MaskedAudioModeling",
     "SSLMethod",
     "SelfDistilledTokenizerTraining",
+    "SimCLR",
     "SupervisedClassifier",
     "load_method",
 ]
