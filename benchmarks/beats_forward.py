@@ -10,13 +10,12 @@ max abs difference between their features. The model is the released architectur
     python benchmarks/beats_forward.py --batch 4 --seconds 10 --repeats 5 --out beats_forward.md
 """
 
-import json
 import statistics
 import time
 from pathlib import Path
 
 import torch
-from common import benchmark_parser, resolve_device
+from common import benchmark_parser, report, resolve_device
 
 from ssl_lightning.backbones.beats import BEATsConfig, BEATsEncoder
 from ssl_lightning.nn.attention import MultiheadSelfAttention
@@ -112,10 +111,7 @@ def main() -> None:
             f"torch {torch.__version__}, {args.repeats} repeats",
         ]
     )
-    print(markdown)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) if args.out.suffix == ".json" else markdown + "\n")
+    report(markdown, result, args.out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import benchmark_parser, resolve_device
+from common import benchmark_parser, report, resolve_device
 
 from ssl_lightning.backbones.beats import BEATsConfig, BEATsEncoder
 from ssl_lightning.methods.beats import MAMOutput, MaskedAudioModeling, masked_cross_entropy, scatter_visible
@@ -196,10 +196,7 @@ def main() -> None:
             f"torch {torch.__version__}, {args.repeats} alternating repeats after {args.warmup} warm-up",
         ]
     )
-    print(markdown)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) if args.out.suffix == ".json" else markdown + "\n")
+    report(markdown, result, args.out)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -30,3 +33,11 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda was requested but no CUDA device is available; use --device cpu")
     return torch.device(name)
+
+
+def report(markdown: str, result: dict[str, Any], out: Path | None) -> None:
+    """Print the markdown summary and, with `--out`, write it there (JSON of `result` for a .json path)."""
+    print(markdown)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) if out.suffix == ".json" else markdown + "\n")

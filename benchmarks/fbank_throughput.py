@@ -7,7 +7,6 @@ median is reported. Also reports the max abs difference between their outputs.
     python benchmarks/fbank_throughput.py --batch 32 --seconds 10 --repeats 10 --out fbank.md
 """
 
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import torch
 import torchaudio
-from common import benchmark_parser, resolve_device
+from common import benchmark_parser, report, resolve_device
 
 from ssl_lightning.audio import kaldi_fbank
 
@@ -106,10 +105,7 @@ def main() -> None:
             f"torch {torch.__version__}, torchaudio {torchaudio.__version__}, {args.repeats} repeats",
         ]
     )
-    print(markdown)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) if args.out.suffix == ".json" else markdown + "\n")
+    report(markdown, result, args.out)
 
 
 if __name__ == "__main__":
