@@ -2,11 +2,16 @@
 
 New recipes are covered without touching this file: the CPU smoke overlay and the tiny-model
 overlays of the recipe's encoder and model (`recipes/overlays/tiny/<EncoderClass>.yaml`, then
-`recipes/overlays/tiny/<ModelClass>.yaml`, each when it exists) are appended.
+`recipes/overlays/tiny/<ModelClass>.yaml`, each when it exists) are appended. A recipe on a real
+data set (CIFAR-100, ESC-50, AudioSet, ...) runs its own datamodule on a tiny copy of that data
+set's on-disk layout: `tests/layouts/<DataModuleClass>.py` defines `make(root: Path) -> dict`, which
+writes the copy under `root` and returns the `data.init_args` overrides that point at it.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,8 @@ from ssl_lightning.methods import load_method
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 OVERLAYS = REPO / "recipes" / "overlays"
+LAYOUTS = REPO / "tests" / "layouts"
+EMBEDDED_DATA = ("HaresMiniDataModule", "DigitsDataModule")
 
 
 def _tiny_overlays(recipe: Path) -> list[str]:
@@ -29,6 +36,20 @@ def _tiny_overlays(recipe: Path) -> list[str]:
         if overlay.is_file():
             args += ["--config", str(overlay)]
     return args
+
+
+def _data_overrides(recipe: Path, root: Path) -> list[str]:
+    """`--data.init_args.<key>=<value>` overrides pointing a real-data recipe at a generated tiny layout."""
+    data_class = yaml.safe_load(recipe.read_text())["data"]["class_path"].rpartition(".")[2]
+    if data_class in EMBEDDED_DATA:
+        return []
+    layout = LAYOUTS / f"{data_class}.py"
+    assert layout.is_file(), f"{recipe.name}: {data_class} is not embedded data; add {layout} (see docstring)"
+    spec = importlib.util.spec_from_file_location(f"layout_{data_class}", layout)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    overrides = module.make(root / "data").items()
+    return [f"--data.init_args.{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in overrides]
 
 
 def test_recipes_exist():
@@ -51,7 +72,7 @@ def test_recipe_parses(recipe, capsys):
 def test_recipe_smoke_runs_on_cpu(recipe, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["fit", "--config", str(recipe), "--config", str(OVERLAYS / "cpu_smoke.yaml")]
-    main(args + _tiny_overlays(recipe))
+    main(args + _tiny_overlays(recipe) + _data_overrides(recipe, tmp_path))
     last = sorted(tmp_path.glob("runs/**/last.ckpt"))
     assert last, f"{recipe.name}: no last.ckpt written under {tmp_path / 'runs'}"
     method = load_method(last[0])
