@@ -55,8 +55,13 @@ class SSLMethod(L.LightningModule):
             self.encoder = torch.compile(self.encoder)
 
     def encode(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
-        """Encoder output for a batch: `(features[B, N, D], frame padding mask[B, N] or None)`."""
-        return self.encoder(batch["audio"], batch.get("padding_mask"))
+        """Encoder output for a batch: `(features[B, N, D], frame padding mask[B, N] or None)`.
+        Audio batches pass `audio` and `padding_mask`; image batches pass `image` and no mask."""
+        if "audio" in batch:
+            return self.encoder(batch["audio"], batch.get("padding_mask"))
+        if "image" in batch:
+            return self.encoder(batch["image"], None)
+        raise KeyError(f"batch has neither 'audio' nor 'image' (keys: {sorted(batch)}); see docs/architecture.md")
 
     def pool(self, features: Tensor, padding_mask: Tensor | None) -> Tensor:
         """The encoder's own pooling when it defines one, else the masked mean over frames."""

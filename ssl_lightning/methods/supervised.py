@@ -80,7 +80,7 @@ class SupervisedClassifier(SSLMethod):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.loss(self(batch), batch["label"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["audio"].shape[0])
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["label"].shape[0])
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
