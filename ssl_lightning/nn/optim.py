@@ -14,7 +14,7 @@ import timm.optim
 import torch
 from torch import nn
 
-from ssl_lightning.nn.schedules import warmup_cosine
+from ssl_lightning.nn.schedules import DECAYS, warmup_decay
 
 
 @dataclass
@@ -31,6 +31,7 @@ class OptimizerConfig:
             timm-style `group_matcher` for it to group layers.
         warmup_steps: linear warmup length; a value below 1 is a fraction of the total steps.
         min_lr_ratio: final LR as a fraction of the peak LR.
+        schedule: decay after warmup, "cosine" or "linear" (BEATs pre-training, Table 4).
         extra: further keyword arguments for the optimizer (e.g. `{"trust_coeff": 0.001}` for LARS).
     """
 
@@ -42,6 +43,7 @@ class OptimizerConfig:
     layer_decay: float | None = None
     warmup_steps: float = 0.0
     min_lr_ratio: float = 0.0
+    schedule: str = "cosine"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -87,12 +89,14 @@ def warmup_steps_of(config: OptimizerConfig, total_steps: int) -> int:
 def build_scheduler(
     optimizer: torch.optim.Optimizer, config: OptimizerConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-step linear warmup then cosine decay to `min_lr_ratio` of each group's peak LR."""
+    """Per-step linear warmup then cosine or linear decay to `min_lr_ratio` of each group's peak LR."""
     if total_steps <= 0:
         raise ValueError(
             f"total_steps must be positive, got {total_steps}; set trainer.max_steps or max_epochs"
         )
+    if config.schedule not in DECAYS:
+        raise ValueError(f"optim.schedule must be one of {DECAYS}, got {config.schedule!r}")
     warmup = min(warmup_steps_of(config, total_steps), total_steps)
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_cosine(step, warmup, total_steps, config.min_lr_ratio)
+        optimizer, lambda step: warmup_decay(step, warmup, total_steps, config.min_lr_ratio, config.schedule)
     )

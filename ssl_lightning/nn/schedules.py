@@ -10,12 +10,19 @@ from __future__ import annotations
 import math
 
 
-def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> float:
-    """Linear warmup from 0 to 1, then cosine decay from 1 to `min_ratio` (HARES, BEATs, data2vec).
+DECAYS = ("cosine", "linear")
 
-    Exactly, for W = `warmup_steps` and T = `total_steps`:
+
+def warmup_decay(
+    step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.0, decay: str = "cosine"
+) -> float:
+    """Linear warmup from 0 to 1, then `decay` ("cosine" or "linear") from 1 to `min_ratio`.
+
+    Exactly, for W = `warmup_steps`, T = `total_steps` and progress p = (step - W) / (T - W):
         step < W:        (step + 1) / W                 (step 0 -> 1/W, step W-1 -> 1; no update at lr 0)
-        W <= step <= T:  min_ratio + (1 - min_ratio) * (1 + cos(pi * (step - W) / (T - W))) / 2
+        W <= step <= T:  min_ratio + (1 - min_ratio) * f(p), f(p) = (1 + cos(pi * p)) / 2 (cosine: HARES,
+                         data2vec, BEATs fine-tuning) or 1 - p (linear: BEATs pre-training and tokenizer
+                         training, Table 4)
         step >= T:       min_ratio                      (stays there if a loop runs past T)
     so step W gives 1, the middle of the decay (1 + min_ratio) / 2 and step T gives min_ratio.
     With W = 0 the decay starts at step 0; with W = T the multiplier is 1 until step T.
@@ -25,6 +32,7 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
         warmup_steps: W >= 0.
         total_steps: T >= W, T > 0: the length of the whole schedule.
         min_ratio: final multiplier in [0, 1].
+        decay: shape of the decay after warmup.
     """
     if step < 0:
         raise ValueError(f"step must be >= 0, got {step}")
@@ -35,9 +43,17 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
         )
     if not 0.0 <= min_ratio <= 1.0:
         raise ValueError(f"min_ratio must be in [0, 1], got {min_ratio}")
+    if decay not in DECAYS:
+        raise ValueError(f"decay must be one of {DECAYS}, got {decay!r}")
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if step >= total_steps:
         return min_ratio
     progress = (step - warmup_steps) / (total_steps - warmup_steps)
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    shape = 0.5 * (1.0 + math.cos(math.pi * progress)) if decay == "cosine" else 1.0 - progress
+    return min_ratio + (1.0 - min_ratio) * shape
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> float:
+    """`warmup_decay` with the cosine decay."""
+    return warmup_decay(step, warmup_steps, total_steps, min_ratio, "cosine")

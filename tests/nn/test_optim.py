@@ -69,3 +69,17 @@ def test_fractional_warmup_and_errors():
         warmup_steps_of(OptimizerConfig(warmup_steps=-1), 10)
     with pytest.raises(ValueError, match="max_steps"):
         build_scheduler(build_optimizer(_model(), OptimizerConfig()), OptimizerConfig(), 0)
+
+
+def test_linear_schedule_from_config_and_bad_name():
+    cfg = OptimizerConfig(lr=1.0, weight_decay=0.0, warmup_steps=10, schedule="linear")
+    opt = build_optimizer(_model(), cfg)
+    sched = build_scheduler(opt, cfg, total_steps=110)
+    lrs = []
+    for _ in range(61):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[35] == pytest.approx(0.75) and lrs[60] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="optim.schedule"):
+        build_scheduler(opt, OptimizerConfig(schedule="step"), 10)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ssl_lightning.nn.schedules import warmup_cosine
+from ssl_lightning.nn.schedules import warmup_cosine, warmup_decay
 
 
 def test_pinned_values():
@@ -54,3 +54,21 @@ def test_with_lambda_lr_the_first_update_uses_one_over_warmup():
 def test_rejects_bad_arguments(step, warmup, total, min_ratio, match):
     with pytest.raises(ValueError, match=match):
         warmup_cosine(step, warmup, total, min_ratio)
+
+
+def test_linear_decay_worked_values():
+    # W = 10, T = 110: the decay covers 100 steps, so step 10 + k gives 1 - k / 100.
+    assert warmup_decay(9, 10, 110, decay="linear") == pytest.approx(1.0)
+    assert warmup_decay(35, 10, 110, decay="linear") == pytest.approx(0.75)
+    assert warmup_decay(60, 10, 110, decay="linear") == pytest.approx(0.5)
+    assert warmup_decay(60, 10, 110, min_ratio=0.2, decay="linear") == pytest.approx(0.6)
+    assert warmup_decay(110, 10, 110, decay="linear") == pytest.approx(0.0)
+    # Cosine and linear agree at the start, middle and end of the decay, and differ between.
+    for step in (10, 60, 110):
+        assert warmup_decay(step, 10, 110, decay="linear") == pytest.approx(warmup_cosine(step, 10, 110))
+    assert warmup_decay(35, 10, 110, decay="linear") < warmup_cosine(35, 10, 110)
+
+
+def test_unknown_decay_is_rejected():
+    with pytest.raises(ValueError, match="decay must be one of"):
+        warmup_decay(0, 0, 10, decay="step")
