@@ -30,6 +30,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ssl_lightning.audio import KaldiFbank
+from ssl_lightning.audio.fbank import BEATS_FBANK_MEAN, BEATS_FBANK_STD
 from ssl_lightning.nn.pooling import masked_mean
 from ssl_lightning.nn.transformer import ACTIVATIONS, TransformerEncoder
 
@@ -293,14 +294,23 @@ class BEATsEncoder(nn.Module):
     Args:
         config: encoder fields of an official config (`BEATsConfig`, or a tokenizer config).
         fused_attn: attention through `F.scaled_dot_product_attention` (False: the official op order).
+        fbank_mean, fbank_std: the fbank normalisation, `(fbank - mean) / (2 * std)`: AudioSet's
+            statistics by default (pre-training, AS-2M/AS-20K); Table 4 gives each fine-tuning data
+            set its own (ESC-50 11.72215 / 10.60431, ...).
     """
 
-    def __init__(self, config: BEATsEncoderConfig, fused_attn: bool = True) -> None:
+    def __init__(
+        self,
+        config: BEATsEncoderConfig,
+        fused_attn: bool = True,
+        fbank_mean: float = BEATS_FBANK_MEAN,
+        fbank_std: float = BEATS_FBANK_STD,
+    ) -> None:
         super().__init__()
         self.config = config
         self.embed_dim = config.encoder_embed_dim
         self.patch_size = config.input_patch_size
-        self.fbank = KaldiFbank()
+        self.fbank = KaldiFbank(mean=fbank_mean, std=fbank_std)
         self.post_extract_proj = (
             nn.Linear(config.embed_dim, config.encoder_embed_dim)
             if config.embed_dim != config.encoder_embed_dim
@@ -323,21 +333,32 @@ class BEATsEncoder(nn.Module):
         with torch.autocast(waveform.device.type, enabled=False):
             return self.fbank(waveform.float())
 
+    def spectrogram(self, waveform: Tensor) -> Tensor:
+        """The encoder's input spectrogram (`preprocess`): `waveform[B, T]` -> fbank `[B, frames, 128]`,
+        where spectrogram-domain augmentations (SpecAugment) act before `encode_spectrogram`."""
+        return self.preprocess(waveform)
+
     def embed_patches(
         self, waveform: Tensor, padding_mask: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
         """Patch embeddings before the Transformer: `waveform[B, T]` -> `(patches[B, N, D], mask[B, N])`.
 
-        fbank, 16x16 patch conv, LayerNorm, projection to D, input dropout. The sample padding mask is
-        mapped to patches the official way (`reduce_padding_mask`); None without an input mask.
+        fbank, then `embed_spectrogram`. The sample padding mask is mapped to patches the official way
+        (`reduce_padding_mask`); None without an input mask.
         """
         check_audio_batch(waveform, padding_mask)
-        fbank = self.preprocess(waveform)
-        if fbank.shape[1] < self.patch_size:
+        return self.embed_spectrogram(self.preprocess(waveform), padding_mask)
+
+    def embed_spectrogram(
+        self, fbank: Tensor, padding_mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """`fbank[B, frames, 128]` -> `(patches[B, N, D], mask[B, N] | None)`: 16x16 patch conv, LayerNorm,
+        projection to D, input dropout; `padding_mask` is the waveform's sample mask `[B, T]`, if any."""
+        if fbank.dim() != 3 or fbank.shape[1] < self.patch_size:
             raise ValueError(
-                f"a waveform of {waveform.shape[1]} samples gives {fbank.shape[1]} fbank frames, fewer than "
-                f"one {self.patch_size}-frame patch; pad clips to at least "
-                f"{400 + 160 * (self.patch_size - 1)} samples"
+                f"fbank must be [B, frames >= {self.patch_size}, mels]; got shape {tuple(fbank.shape)}. "
+                f"Pad clips to at least {400 + 160 * (self.patch_size - 1)} samples (one {self.patch_size}-"
+                "frame patch)"
             )
         patches = rearrange(self.patch_embedding(fbank[:, None]), "b e t f -> b (t f) e")
         if padding_mask is not None:
@@ -380,6 +401,11 @@ class BEATsEncoder(nn.Module):
     def forward(self, waveform: Tensor, padding_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """`waveform[B, T]`, bool `padding_mask[B, T]` -> `(features[B, N, D], padding_mask[B, N] | None)`."""
         return self.extract_features(waveform, padding_mask)
+
+    def encode_spectrogram(self, fbank: Tensor) -> tuple[Tensor, None]:
+        """All-patch features `[B, N, D]` of a (possibly augmented) `spectrogram` `[B, frames, 128]`."""
+        patches, _ = self.embed_spectrogram(fbank)
+        return self.encode_patches(patches), None
 
     def encode_visible(
         self, waveform: Tensor, keep_index: Tensor, padding_mask: Tensor | None = None
