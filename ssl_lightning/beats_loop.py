@@ -1,7 +1,8 @@
 """`ssl-lightning beats-loop`: run the BEATs iterations in order into one run directory.
 
     ssl-lightning beats-loop --run-dir runs/beats --until iter2
-    ssl-lightning beats-loop --run-dir runs/beats --until iter3plus --finetuned-teacher ft.ckpt
+    ssl-lightning beats-loop --run-dir runs/beats --until iter3plus     # fine-tunes iter2 on the way
+    ssl-lightning beats-loop --run-dir runs/beats --until iter3plus --finetuned-teacher BEATs_iter2_ft.pt
     ssl-lightning beats-loop --run-dir /tmp/b --until iter2 --config recipes/overlays/cpu_smoke.yaml \
         --stage-config 'iter*=recipes/overlays/tiny/BEATsEncoder.yaml' \
         --stage-config 'tokenizer_*=recipes/overlays/tiny/SelfDistilledTokenizerTraining.yaml'
@@ -9,9 +10,12 @@
 Stage `<stage>` fits `recipes/beats_<stage>.yaml` (then every `--config`, then the `--stage-config`
 files whose pattern matches the stage) and writes `<run_dir>/<stage>/checkpoints/last.ckpt`, logs under
 `<run_dir>/<stage>/`, and a `<run_dir>/<stage>/DONE` marker once the fit returns. Its input, the previous
-stage's `last.ckpt`, replaces the recipe's `tokenizer_checkpoint` (masked audio modelling) or
-`teacher_checkpoint` (tokenizer training), and any `tokenizer` / `teacher` module an overlay sets. On a
-restart a stage with DONE is skipped, one with `last.ckpt` but no DONE is resumed from it.
+stage's `last.ckpt`, replaces the recipe's `tokenizer_checkpoint` (masked audio modelling),
+`teacher_checkpoint` (tokenizer training) or `pretrained_checkpoint` (fine-tuning), and any `tokenizer` /
+`teacher` module an overlay sets. The iteration 3+ tokenizer distils from BEATs_iter2 fine-tuned on labels:
+the `iter2_finetuned` stage writes it, unless `--finetuned-teacher` gives one (e.g. an official
+fine-tuned file), in which case that stage is left out. On a restart a stage with DONE is skipped, one
+with `last.ckpt` but no DONE is resumed from it.
 """
 
 from __future__ import annotations
@@ -24,8 +28,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-STAGES = ("iter1", "tokenizer_iter2", "iter2", "tokenizer_iter3", "iter3", "tokenizer_iter3plus", "iter3plus")
+STAGES = (
+    "iter1",
+    "tokenizer_iter2",
+    "iter2",
+    "tokenizer_iter3",
+    "iter3",
+    "iter2_finetuned",
+    "tokenizer_iter3plus",
+    "iter3plus",
+)
+FINETUNE_STAGE = "iter2_finetuned"
 FINETUNED_STAGE = "tokenizer_iter3plus"
+INPUT_OF = {FINETUNE_STAGE: "iter2", FINETUNED_STAGE: FINETUNE_STAGE}
+"""Stages whose input is not the stage just before them."""
 
 
 @dataclass(frozen=True)
@@ -48,18 +64,24 @@ def last_checkpoint(run_dir: Path, stage: str) -> Path:
 
 
 def _input_key(stage: str) -> str:
-    """The model argument a stage's input checkpoint goes to ("teacher" or "tokenizer")."""
+    """The model argument a stage's input checkpoint goes to ("teacher", "tokenizer" or "pretrained")."""
+    if stage == FINETUNE_STAGE:
+        return "pretrained"
     return "teacher" if stage.startswith("tokenizer_") else "tokenizer"
 
 
-def _input_checkpoint(run_dir: Path, stage: str, finetuned_teacher: Path | None) -> Path | None:
-    """The checkpoint `stage` reads: None for iter1, `finetuned_teacher` for tokenizer_iter3plus."""
+def _producer(stage: str) -> str | None:
+    """The stage whose `last.ckpt` `stage` reads (None for iter1)."""
     index = STAGES.index(stage)
-    if index == 0:
-        return None
-    if stage == FINETUNED_STAGE:
+    return INPUT_OF.get(stage, STAGES[index - 1] if index else None)
+
+
+def _input_checkpoint(run_dir: Path, stage: str, finetuned_teacher: Path | None) -> Path | None:
+    """The checkpoint `stage` reads: None for iter1; for tokenizer_iter3plus, `finetuned_teacher` if given."""
+    if stage == FINETUNED_STAGE and finetuned_teacher is not None:
         return finetuned_teacher
-    return last_checkpoint(run_dir, STAGES[index - 1])
+    producer = _producer(stage)
+    return None if producer is None else last_checkpoint(run_dir, producer)
 
 
 def _stage_overrides(run_dir: Path, stage: str, source: Path | None) -> list[str]:
@@ -83,7 +105,8 @@ def _stage_overrides(run_dir: Path, stage: str, source: Path | None) -> list[str
     ]  # fmt: skip
     if source is not None:
         key = _input_key(stage)
-        args += [f"--model.init_args.{key}", "null", f"--model.init_args.{key}_checkpoint", str(source)]
+        args += [] if key == "pretrained" else [f"--model.init_args.{key}", "null"]
+        args += [f"--model.init_args.{key}_checkpoint", str(source)]
     return args
 
 
@@ -103,16 +126,15 @@ def _parse_stage_configs(items: Sequence[str], stages: Sequence[str]) -> list[tu
 
 
 def _select_stages(start: str, until: str, finetuned_teacher: Path | None) -> list[str]:
-    """The stages from `start` to `until`; the iter3plus pair only when the fine-tuned teacher is given."""
+    """The stages from `start` to `until`, without iter2_finetuned when a fine-tuned teacher is given."""
     first, last = STAGES.index(start), STAGES.index(until)
     if first > last:
         raise ValueError(f"--from {start} comes after --until {until}; the order is {' -> '.join(STAGES)}")
     stages = list(STAGES[first : last + 1])
-    if finetuned_teacher is None and FINETUNED_STAGE in stages:
-        raise ValueError(
-            f"stage {FINETUNED_STAGE} distils from BEATs_iter2 fine-tuned on labels, which no stage of the "
-            "loop writes; pass it with --finetuned-teacher PATH (see recipes/beats_tokenizer_iter3plus.yaml)"
-        )
+    if finetuned_teacher is not None:
+        if FINETUNED_STAGE not in stages:
+            raise ValueError(f"--finetuned-teacher is read by stage {FINETUNED_STAGE} only, which is not run")
+        stages = [stage for stage in stages if stage != FINETUNE_STAGE]
     return stages
 
 
@@ -146,7 +168,9 @@ def run_loop(
             continue
         source = _input_checkpoint(run_dir, stage, finetuned_teacher)
         if source is not None and not source.is_file():
-            producer = "--finetuned-teacher" if stage == FINETUNED_STAGE else STAGES[STAGES.index(stage) - 1]
+            if source == finetuned_teacher:
+                raise FileNotFoundError(f"--finetuned-teacher {source} does not exist")
+            producer = _producer(stage)
             raise FileNotFoundError(
                 f"stage {stage} needs {source}, which does not exist; run stage {producer} first "
                 f"(ssl-lightning beats-loop --run-dir {run_dir} --until {producer})"
@@ -199,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--finetuned-teacher",
         type=Path,
         default=None,
-        help="BEATs_iter2 fine-tuned on labels: the teacher of tokenizer_iter3plus (needed for iter3plus)",
+        help="BEATs_iter2 fine-tuned on labels, the teacher of tokenizer_iter3plus, instead of the "
+        "iter2_finetuned stage (e.g. an official fine-tuned BEATs_iter2 file)",
     )
     return parser
 

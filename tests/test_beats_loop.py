@@ -62,6 +62,19 @@ def test_loop_runs_stages_in_order_and_skips_finished_ones(tmp_path, monkeypatch
     assert [r.action for r in again] == ["skipped"] * 3
     assert "iter2 skipped" in capsys.readouterr().out
 
+    # iteration 3+: iter2 fine-tuned on labels (from iter2's encoder), then distilled into a tokenizer
+    results = main([*_loop_args(small_data, until="tokenizer_iter3plus"), "--from", "iter2_finetuned"])
+    assert [(r.stage, r.action) for r in results] == [
+        ("iter2_finetuned", "ran"),
+        ("tokenizer_iter3plus", "ran"),
+    ]
+    finetuned = load_method(last_checkpoint(run_dir, "iter2_finetuned"))
+    assert type(finetuned).__name__ == "SupervisedClassifier" and finetuned.head is not None
+    assert finetuned.hparams.pretrained_checkpoint == str(last_checkpoint(run_dir, "iter2"))
+    tokenizer = load_method(last_checkpoint(run_dir, "tokenizer_iter3plus"))
+    assert tokenizer.hparams.teacher_checkpoint == str(last_checkpoint(run_dir, "iter2_finetuned"))
+    assert tokenizer.hparams.target_dim == finetuned.hparams.num_classes  # the teacher's logits
+
 
 @pytest.mark.slow
 def test_loop_resumes_a_stage_without_done_marker(tmp_path, monkeypatch, small_data):
@@ -80,10 +93,26 @@ def test_missing_input_checkpoint_names_the_stage_to_run_first(tmp_path, monkeyp
     assert not Path("runs/beats/iter2").exists()
 
 
-def test_iter3plus_needs_the_finetuned_teacher(tmp_path, monkeypatch, small_data):
+def test_iter3plus_tokenizer_reads_the_finetuned_stage_or_the_given_teacher(
+    tmp_path, monkeypatch, small_data
+):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValueError, match="--finetuned-teacher"):
+    with pytest.raises(FileNotFoundError, match="run stage iter2_finetuned first"):
         main([*_loop_args(small_data, until="iter3plus"), "--from", "tokenizer_iter3plus"])
+    with pytest.raises(FileNotFoundError, match="run stage iter2 first"):
+        main([*_loop_args(small_data, until="iter3plus"), "--from", "iter2_finetuned"])
+    with pytest.raises(FileNotFoundError, match="--finetuned-teacher missing.pt does not exist"):
+        main(
+            [
+                *_loop_args(small_data, until="iter3plus"),
+                "--from",
+                "tokenizer_iter3plus",
+                "--finetuned-teacher",
+                "missing.pt",
+            ]
+        )
+    with pytest.raises(ValueError, match="read by stage tokenizer_iter3plus only"):
+        main([*_loop_args(small_data, until="iter2"), "--finetuned-teacher", "missing.pt"])
 
 
 def test_stage_config_pattern_must_match_a_stage(tmp_path, monkeypatch, small_data):
