@@ -51,7 +51,9 @@ class ByolAEncoder(nn.Module):
     """Waveform encoder: log-mel front-end, dataset normalisation, `AudioNTT2020`.
 
     `forward(waveform[B, T], padding_mask[B, T] | None) -> (features[B, N, d], padding_mask[B, N] | None)`,
-    the audio-encoder contract every backbone follows. `pool` is BYOL-A's mean + max over time.
+    the audio-encoder contract every backbone follows, is `encode_spectrogram(spectrogram(waveform))`:
+    two-view methods augment the normalised log-mel in between (`ssl_lightning.augment.ByolAViews`).
+    `pool` is BYOL-A's mean + max over time.
 
     Args:
         d: embedding size (BYOL-A releases 512, 1024, 2048).
@@ -75,13 +77,27 @@ class ByolAEncoder(nn.Module):
         super().__init__()
         self.embed_dim = d
         self.norm_mean, self.norm_std = norm_mean, norm_std
+        self.n_mels = n_mels
         self.frontend = LogMelSpectrogram(sample_rate=sample_rate, n_mels=n_mels, hop_length=self.hop_length)
         self.cnn = AudioNTT2020(n_mels=n_mels, d=d, channels=channels, dropout=dropout)
 
     def forward(self, waveform: Tensor, padding_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        spec = (self.frontend(waveform) - self.norm_mean) / self.norm_std  # [B, frames, mels]
-        features = self.cnn(rearrange(spec, "b t f -> b 1 f t"))
+        features, _ = self.encode_spectrogram(self.spectrogram(waveform))
         return features, self.frame_mask(padding_mask, features.shape[1])
+
+    def spectrogram(self, waveform: Tensor) -> Tensor:
+        """Log-mel, dataset-normalised (BYOL-A's pre-norm): `[B, T] -> [B, 1 + T // 160, n_mels]`."""
+        return (self.frontend(waveform) - self.norm_mean) / self.norm_std
+
+    def encode_spectrogram(self, spec: Tensor) -> tuple[Tensor, None]:
+        """CNN features of a (possibly augmented) normalised log-mel:
+        `spec[B, frames, n_mels] -> (features[B, frames // 8, d], None)`."""
+        if spec.dim() != 3 or spec.shape[2] != self.n_mels:
+            raise ValueError(
+                f"encode_spectrogram needs spec [B, frames, {self.n_mels}] (from `spectrogram`); "
+                f"got shape {tuple(spec.shape)}"
+            )
+        return self.cnn(rearrange(spec, "b t f -> b 1 f t")), None
 
     def frame_mask(self, padding_mask: Tensor | None, num_frames: int) -> Tensor | None:
         """Output frame j is padding when every spectrogram frame it pools has its centre sample padded."""

@@ -1,5 +1,7 @@
+import pytest
 import torch
 
+from ssl_lightning.augment import ByolAViews
 from ssl_lightning.backbones import AudioNTT2020, ByolAEncoder
 
 
@@ -46,3 +48,25 @@ def test_group_matcher_orders_layers_from_input_to_output():
     assert layer("cnn.features.5.weight") == 2
     assert layer("cnn.features.8.bias") == 3
     assert layer("cnn.fc.0.weight") == 4 and layer("cnn.fc.3.weight") == 5
+
+
+def test_forward_is_encode_spectrogram_of_the_normalised_log_mel():
+    encoder = ByolAEncoder(d=16, channels=4).eval()
+    wave = torch.randn(2, 15200, generator=torch.Generator().manual_seed(0)) * 0.1
+    spec = encoder.spectrogram(wave)
+    assert spec.shape == (2, 96, 64)
+    torch.testing.assert_close(spec, (encoder.frontend(wave) + 5.4919195) / 5.0389895)
+    features, mask = encoder.encode_spectrogram(spec)
+    assert mask is None and features.shape == (2, 12, 16)
+    assert torch.equal(encoder(wave)[0], features)
+    assert torch.equal(features, encoder.cnn(spec.mT[:, None]))  # [B, 1, mels, frames], as before the split
+
+
+def test_encode_spectrogram_takes_byol_a_views_and_rejects_other_shapes():
+    encoder = ByolAEncoder(d=16, channels=4)
+    views = ByolAViews()
+    spec = encoder.spectrogram(torch.randn(3, 32000) * 0.1)  # 2 s: 201 frames -> 96-frame views
+    features, _ = encoder.encode_spectrogram(views(spec, torch.Generator().manual_seed(1)))
+    assert features.shape == (3, 12, 16)
+    with pytest.raises(ValueError, match=r"\[B, frames, 64\]"):
+        encoder.encode_spectrogram(spec.mT)
