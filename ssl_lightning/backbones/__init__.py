@@ -5,7 +5,9 @@ an `embed_dim` attribute, and optionally `pool(features, padding_mask) -> [B, D]
 
 from ssl_lightning.backbones.beats import BEATsClassifier, BEATsConfig, BEATsEncoder, BEATsEncoderConfig
 from ssl_lightning.backbones.byol_a import AudioNTT2020, ByolAEncoder
+from ssl_lightning.backbones.cifar_resnet import CifarResNet, CifarResNetModel
 from ssl_lightning.backbones.image import TimmImageEncoder
+from ssl_lightning.backbones.slowfast_nfnet import SlowfastNFNet
 
 __all__ = [
     "AudioNTT2020",
@@ -14,5 +16,8 @@ __all__ = [
     "BEATsEncoder",
     "BEATsEncoderConfig",
     "ByolAEncoder",
+    "CifarResNet",
+    "CifarResNetModel",
+    "SlowfastNFNet",
     "TimmImageEncoder",
 ]
