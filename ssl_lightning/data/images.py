@@ -1,12 +1,22 @@
-"""`DigitsDataModule`: scikit-learn's bundled 8x8 handwritten digits as a small image benchmark.
+"""Image datamodules: the shared base `ImageDataModule` and `DigitsDataModule`, the embedded default.
 
-1797 grey images of 10 classes, shipped with scikit-learn (no download), upsampled bilinearly to
-`image_size` and repeated to 3 channels with values in [0, 1]. Batches follow docs/architecture.md:
-`{"image": float32 [B, 3, H, W], "label": int64 [B]}`, plus `clip_id` (the sample's index in
-`load_digits()`) from `subclip_dataloader`, so frozen-feature probes can use it like an audio task.
+Every image datamodule serves batches `{"image": float32 [B, C, H, W] in [0, 1], "label": int64 [B]}`
+(docs/architecture.md), plus `clip_id` (the sample's index in its source file or folder) from
+`subclip_dataloader`, so frozen-feature probes treat each image as a one-sub-clip clip. Views and
+augmentations are made on device by the methods, so loading is a fixed decode (and resize).
+
+`ImageDataModule` holds what they share: argument checks, the splits "train" / "valid" / "test",
+the class-balanced `label_fraction` subset of the train split (`label_subsets.py`), and the loaders.
+A subclass implements `load_splits()`.
+
+`DigitsDataModule`: scikit-learn's bundled 8x8 handwritten digits, 1797 grey images of 10 classes
+(no download), upsampled bilinearly to `image_size` and repeated to 3 channels; `clip_id` is the
+sample's index in `load_digits()`.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import lightning as L
 import numpy as np
@@ -18,34 +28,68 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ssl_lightning.data.label_subsets import check_fraction, label_fraction_subset
+
 SPLITS = ("train", "valid", "test")
 MAX_PIXEL = 16.0
 """load_digits() pixel values are integers 0..16."""
 
 
-class ImageDataset(Dataset):
-    """Items `{"image": [C, H, W], "label": int64 scalar}` (+ `clip_id` when `with_clip_id`)."""
+class ImageSource(Protocol):
+    """The images of one file or folder: `labels` [N] int64, `image(index)` -> float [C, H, W] in [0, 1]."""
 
-    def __init__(self, images: Tensor, labels: Tensor, ids: Tensor, with_clip_id: bool = False) -> None:
-        self.images, self.labels, self.ids, self.with_clip_id = images, labels, ids, with_clip_id
+    labels: Tensor
+
+    def __len__(self) -> int: ...
+
+    def image(self, index: int) -> Tensor: ...
+
+
+class TensorImages:
+    """Images held in memory: uint8 `[N, C, H, W]` (scaled by 1/255) or float `[N, C, H, W]` in [0, 1].
+
+    With `image_size` S, an image of another size is resized to `[C, S, S]` (bilinear, antialiased)
+    when it is read.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor, image_size: int | None = None) -> None:
+        if images.ndim != 4 or labels.shape != images.shape[:1]:
+            raise ValueError(
+                f"TensorImages needs [N, C, H, W] images and [N] labels, got {tuple(images.shape)} and "
+                f"{tuple(labels.shape)}"
+            )
+        self.images, self.labels, self.image_size = images, labels.long(), image_size
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def image(self, index: int) -> Tensor:
+        """Image `index` as float32 `[C, S, S]` in [0, 1]."""
+        image = self.images[index]
+        image = image.float() if image.is_floating_point() else image.float().div(255.0)
+        size = self.image_size
+        if size is None or image.shape[-2:] == (size, size):
+            return image
+        resized = F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True)
+        return resized[0].clamp(0.0, 1.0)
+
+
+class ImageDataset(Dataset):
+    """Items `{"image": [C, H, W], "label": int64 scalar}` (+ `clip_id` when `with_clip_id`) of the
+    samples `indices` of `source`; `clip_id` is the index in `source`."""
+
+    def __init__(self, source: ImageSource, indices: Tensor, with_clip_id: bool = False) -> None:
+        self.source, self.indices, self.with_clip_id = source, indices, with_clip_id
+
+    def __len__(self) -> int:
+        return self.indices.shape[0]
+
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        item = {"image": self.images[index], "label": self.labels[index]}
+        source_index = int(self.indices[index])
+        item = {"image": self.source.image(source_index), "label": self.source.labels[source_index]}
         if self.with_clip_id:
-            item["clip_id"] = self.ids[index]
+            item["clip_id"] = self.indices[index]
         return item
-
-
-def digits_images(image_size: int) -> tuple[Tensor, Tensor]:
-    """All of `load_digits()`: `(images float32 [1797, 3, S, S] in [0, 1], labels int64 [1797])`."""
-    digits = load_digits()
-    grey = torch.from_numpy(digits.images).float().div(MAX_PIXEL)[:, None]
-    resized = F.interpolate(grey, size=(image_size, image_size), mode="bilinear", align_corners=False)
-    images = repeat(resized.clamp(0.0, 1.0), "n 1 h w -> n c h w", c=3).contiguous()
-    return images, torch.from_numpy(digits.target).long()
 
 
 def stratified_split(
@@ -69,19 +113,148 @@ def stratified_split(
     }
 
 
-class DigitsDataModule(L.LightningDataModule):
+SplitSources = dict[str, tuple[ImageSource, Tensor]]
+"""Each split's source and the sorted indices of its samples in that source."""
+
+
+def holdout_splits(train: ImageSource, test: ImageSource, val_fraction: float, seed: int) -> SplitSources:
+    """Splits of a data set shipped as a train and a test set.
+
+    With `val_fraction` > 0, a class-balanced seeded share of the train set (`label_fraction_subset`)
+    becomes "valid" and the rest "train"; with 0, "train" is the whole train set and "valid" serves
+    the test set (the papers' protocol: no validation split, results on the test set).
+    """
+    everything = torch.arange(len(train))
+    if val_fraction == 0:
+        return {
+            "train": (train, everything),
+            "valid": (test, torch.arange(len(test))),
+            "test": (test, torch.arange(len(test))),
+        }
+    valid = label_fraction_subset(train.labels, val_fraction, seed)
+    kept = torch.ones(len(train), dtype=torch.bool)
+    kept[valid] = False
+    return {
+        "train": (train, everything[kept]),
+        "valid": (train, valid),
+        "test": (test, torch.arange(len(test))),
+    }
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Base of the image datamodules: splits, the label-fraction subset of "train", loaders.
+
+    Subclasses call `super().__init__(...)` then `self.save_hyperparameters()`, implement
+    `load_splits()` and provide `num_classes` and `classes` (after `setup` at the latest).
+
+    Args:
+        batch_size: images per batch.
+        num_workers: DataLoader workers.
+        seed: seeds the label subset and the training shuffle (and a subclass's splits).
+        label_fraction: keep this class-balanced share of the train labels (0.01 for "1% labels";
+            see `label_subsets.py`); None keeps them all. valid and test are never reduced.
+    """
+
+    label_type = "single"
+
+    def __init__(self, batch_size: int, num_workers: int, seed: int, label_fraction: float | None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"{name}: batch_size must be a positive int, got {batch_size!r}")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"{name}: num_workers must be an int >= 0, got {num_workers!r}")
+        check_fraction(label_fraction, f"{name}: label_fraction")
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.label_fraction = label_fraction
+        self.sources: dict[str, ImageSource] = {}
+        self.split_indices: dict[str, Tensor] | None = None
+
+    def load_splits(self) -> SplitSources:
+        """Read the data: each split's source and the indices of its samples (before `label_fraction`)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement load_splits()")
+
+    def labelled_subset(self, source: ImageSource, indices: Tensor) -> Tensor:
+        """The train samples that keep their labels: `indices[label_fraction_subset(...)]`."""
+        return indices[label_fraction_subset(source.labels[indices], self.label_fraction, self.seed)]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the splits and draw the label subset (once)."""
+        if self.split_indices is not None:
+            return
+        splits = self.load_splits()
+        train_source, train_indices = splits["train"]
+        splits["train"] = (train_source, self.labelled_subset(train_source, train_indices))
+        self.sources = {split: source for split, (source, _) in splits.items()}
+        self.split_indices = {split: indices for split, (_, indices) in splits.items()}
+
+    def with_label_fraction(self, fraction: float | None) -> ImageDataModule:
+        """A new datamodule of the same class and arguments but `label_fraction=fraction` (not set up)."""
+        return type(self)(**{**self.hparams, "label_fraction": fraction})
+
+    def dataset(self, split: str, with_clip_id: bool = False) -> ImageDataset:
+        """The images of `split` ("train", "valid" or "test")."""
+        if self.split_indices is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.setup() must run before asking for a dataset or loader"
+            )
+        if split not in self.split_indices:
+            raise ValueError(
+                f"{type(self).__name__} has no split {split!r}; its splits: {list(self.split_indices)}"
+            )
+        return ImageDataset(self.sources[split], self.split_indices[split], with_clip_id)
+
+    def _loader(self, dataset: ImageDataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            generator=torch.Generator().manual_seed(self.seed),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled train images (the labelled subset when `label_fraction` is set)."""
+        return self._loader(self.dataset("train"), self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Valid images in index order."""
+        return self._loader(self.dataset("valid"), self.batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test images in index order."""
+        return self._loader(self.dataset("test"), self.batch_size, shuffle=False)
+
+    def subclip_dataloader(self, split: str, batch_size: int | None = None) -> DataLoader:
+        """Images of `split` in index order with `clip_id` (one "sub-clip" per image), for probes."""
+        return self._loader(
+            self.dataset(split, with_clip_id=True), batch_size or self.batch_size, shuffle=False
+        )
+
+
+def digits_images(image_size: int) -> tuple[Tensor, Tensor]:
+    """All of `load_digits()`: `(images float32 [1797, 3, S, S] in [0, 1], labels int64 [1797])`."""
+    digits = load_digits()
+    grey = torch.from_numpy(digits.images).float().div(MAX_PIXEL)[:, None]
+    resized = F.interpolate(grey, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    images = repeat(resized.clamp(0.0, 1.0), "n 1 h w -> n c h w", c=3).contiguous()
+    return images, torch.from_numpy(digits.target).long()
+
+
+class DigitsDataModule(ImageDataModule):
     """The digits images, split 70/15/15 (stratified, seeded by `seed`).
 
     Args:
         batch_size: images per batch.
         num_workers: DataLoader workers.
         image_size: side S of the served square images (bilinear upsampling from 8x8).
-        seed: seed of the split and of the training shuffle.
+        seed: seed of the split, of the label subset and of the training shuffle.
         split_fractions: train/valid/test fractions (sum 1).
+        label_fraction: class-balanced share of the train labels to keep (None: all).
     """
 
     num_classes = 10
-    label_type = "single"
     classes = tuple(str(digit) for digit in range(10))
 
     def __init__(
@@ -91,66 +264,23 @@ class DigitsDataModule(L.LightningDataModule):
         image_size: int = 32,
         seed: int = 0,
         split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+        label_fraction: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, num_workers, seed, label_fraction)
         self.save_hyperparameters()
-        for name, value in (("batch_size", batch_size), ("image_size", image_size)):
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"DigitsDataModule: {name} must be a positive int, got {value!r}")
-        if not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"DigitsDataModule: num_workers must be an int >= 0, got {num_workers!r}")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0:
+            raise ValueError(f"DigitsDataModule: image_size must be a positive int, got {image_size!r}")
         if len(split_fractions) != 3 or min(split_fractions) <= 0 or abs(sum(split_fractions) - 1) > 1e-6:
             raise ValueError(
                 f"DigitsDataModule: split_fractions must be 3 positive train/valid/test fractions "
                 f"summing to 1, got {split_fractions!r}"
             )
-        self.split_indices: dict[str, Tensor] | None = None
         self._images: Tensor | None = None
         self._labels: Tensor | None = None
 
-    def setup(self, stage: str | None = None) -> None:
-        """Load, resize and split the images (once)."""
-        if self.split_indices is not None:
-            return
+    def load_splits(self) -> SplitSources:
+        """Load and resize all digits, then split them 70/15/15."""
         self._images, self._labels = digits_images(self.hparams.image_size)
-        self.split_indices = stratified_split(
-            self._labels.numpy(), tuple(self.hparams.split_fractions), self.hparams.seed
-        )
-
-    def dataset(self, split: str, with_clip_id: bool = False) -> ImageDataset:
-        """The images of `split` ("train", "valid" or "test")."""
-        if self.split_indices is None:
-            raise RuntimeError("DigitsDataModule.setup() must run before asking for a dataset or loader")
-        if split not in self.split_indices:
-            raise ValueError(f"DigitsDataModule has no split {split!r}; its splits: {list(SPLITS)}")
-        ids = self.split_indices[split]
-        return ImageDataset(self._images[ids], self._labels[ids], ids, with_clip_id)
-
-    def _loader(self, dataset: ImageDataset, batch_size: int, shuffle: bool) -> DataLoader:
-        workers = self.hparams.num_workers
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            num_workers=workers,
-            generator=torch.Generator().manual_seed(self.hparams.seed),
-            persistent_workers=workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled train images."""
-        return self._loader(self.dataset("train"), self.hparams.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Valid images in index order."""
-        return self._loader(self.dataset("valid"), self.hparams.batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test images in index order."""
-        return self._loader(self.dataset("test"), self.hparams.batch_size, shuffle=False)
-
-    def subclip_dataloader(self, split: str, batch_size: int | None = None) -> DataLoader:
-        """Images of `split` in index order with `clip_id` (one "sub-clip" per image), for probes."""
-        return self._loader(
-            self.dataset(split, with_clip_id=True), batch_size or self.hparams.batch_size, shuffle=False
-        )
+        source = TensorImages(self._images, self._labels)
+        indices = stratified_split(self._labels.numpy(), tuple(self.hparams.split_fractions), self.seed)
+        return {split: (source, ids) for split, ids in indices.items()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -99,6 +99,35 @@ def probe_num_samples(path: Path, sample_rate: int) -> int:
     return math.ceil(info.frames * sample_rate / info.samplerate)
 
 
+def _preview(names: Sequence[str], limit: int = 12) -> str:
+    """`names` for an error message: all of them, or the first `limit` and how many there are."""
+    if len(names) <= limit:
+        return str(list(names))
+    return f"{list(names[:limit])} ... ({len(names)} in all)"
+
+
+class PackedPaths(Sequence[Path]):
+    """A read-only sequence of paths stored as one UTF-8 byte array plus offsets.
+
+    A list of millions of `Path` objects (AudioSet) costs hundreds of MB, and forked DataLoader workers
+    copy it page by page as they touch the objects' reference counts; two numpy arrays are shared as is.
+    """
+
+    def __init__(self, paths: Iterable[str | Path]) -> None:
+        encoded = [str(path).encode() for path in paths]
+        self._offsets = np.concatenate([[0], np.cumsum([len(e) for e in encoded], dtype=np.int64)])
+        self._buffer = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+
+    def __len__(self) -> int:
+        return self._offsets.size - 1
+
+    def __getitem__(self, index: int) -> Path:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"path index {index} out of range for {len(self)} paths")
+        index %= len(self)
+        return Path(self._buffer[self._offsets[index] : self._offsets[index + 1]].tobytes().decode())
+
+
 class ManifestAudioDataset(Dataset):
     """Clips listed in a manifest, as random training crops or as deterministic evaluation sub-clips.
 
@@ -140,7 +169,7 @@ class ManifestAudioDataset(Dataset):
             raise ValueError(
                 f"num_samples must be a positive int (required for mode='subclips'), got {num_samples}"
             )
-        self.paths = [Path(path) for path, _ in items]
+        self.paths = PackedPaths(path for path, _ in items)
         self.classes = tuple(classes)
         self.label_type = label_type
         self.sample_rate, self.num_samples, self.mode, self.on_error = (
@@ -149,13 +178,11 @@ class ManifestAudioDataset(Dataset):
             mode,
             on_error,
         )
-        self.labels = [
-            self._encode(path, labels) for path, (_, labels) in zip(self.paths, items, strict=True)
-        ]
+        self._label_offsets, self._label_ids = self._encode_labels(items)
         self.skipped: list[Path] = []
-        lengths = self._probe_lengths() if mode == "subclips" or on_error == "skip" else None
-        skipped = set(self.skipped)
-        kept = np.array([i for i, path in enumerate(self.paths) if path not in skipped], dtype=np.int64)
+        probed = mode == "subclips" or on_error == "skip"
+        lengths = self._probe_lengths() if probed else np.zeros(len(self.paths), dtype=np.int64)
+        kept = np.flatnonzero(lengths >= 0)
         if kept.size == 0:
             raise ValueError(f"ManifestAudioDataset has no readable clip out of {len(self.paths)}")
         if mode == "random_crop":
@@ -166,23 +193,55 @@ class ManifestAudioDataset(Dataset):
             self._subclip = np.arange(self._clip.size) - np.repeat(np.cumsum(per_clip) - per_clip, per_clip)
         self._cached: tuple[int, Tensor, Tensor] | None = None
 
-    def _encode(self, path: Path, labels: Sequence[str]) -> Tensor | None:
-        """Label tensor of one clip (int64 scalar / float32 multi-hot [C] / None), checked against classes."""
+    def _encode_labels(
+        self, items: Sequence[tuple[str | Path, Sequence[str]]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Class ids of every clip as offsets [N + 1] and ids [M] (clip i: ids[offsets[i]:offsets[i + 1]]).
+
+        Arrays rather than one tensor per clip: a few bytes per label at AudioSet scale, shared by forked
+        DataLoader workers. Labels are checked against `classes`; a multi-label clip's repeats count once.
+        """
         if self.label_type == "none":
-            return None
-        unknown = [label for label in labels if label not in self.classes]
-        if unknown:
-            raise ValueError(f"{path}: unknown label(s) {unknown}; known classes: {list(self.classes)}")
-        if self.label_type == "single":
-            if len(labels) != 1:
+            return np.zeros(len(items) + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        index = {name: i for i, name in enumerate(self.classes)}
+        counts = np.zeros(len(items), dtype=np.int64)
+        ids: list[int] = []
+        for i, (path, labels) in enumerate(items):
+            unknown = [label for label in labels if label not in index]
+            if unknown:
+                raise ValueError(
+                    f"{path}: unknown label(s) {unknown}; known classes: {_preview(self.classes)}"
+                )
+            if self.label_type == "single" and len(labels) != 1:
                 raise ValueError(f"{path}: a single-label clip needs exactly one label, got {list(labels)}")
-            return torch.tensor(self.classes.index(labels[0]), dtype=torch.int64)
+            unique = list(dict.fromkeys(index[label] for label in labels))
+            ids += unique
+            counts[i] = len(unique)
+        return np.concatenate([[0], np.cumsum(counts)]), np.array(ids, dtype=np.int64)
+
+    def _label(self, clip: int) -> Tensor:
+        """Label of one clip: int64 scalar ("single") or float32 multi-hot [C] ("multi")."""
+        ids = torch.from_numpy(self._label_ids[self._label_offsets[clip] : self._label_offsets[clip + 1]])
+        if self.label_type == "single":
+            return ids[0].clone()
         multi_hot = torch.zeros(len(self.classes), dtype=torch.float32)
-        multi_hot[[self.classes.index(label) for label in labels]] = 1.0
+        multi_hot[ids] = 1.0
         return multi_hot
 
+    def label_pairs(self) -> tuple[Tensor, Tensor]:
+        """(item [M], class [M]) int64: one pair per label of every item, items in `__getitem__` order.
+
+        The sparse form of the items' labels (e.g. for `inverse_frequency_weights`); empty for "none".
+        """
+        starts = self._label_offsets[self._clip]
+        counts = self._label_offsets[self._clip + 1] - starts
+        item = np.repeat(np.arange(len(self)), counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        position = np.repeat(starts, counts) + np.arange(int(counts.sum())) - first
+        return torch.from_numpy(item), torch.from_numpy(self._label_ids[position])
+
     def _probe_lengths(self) -> np.ndarray:
-        """[N] resampled lengths from the headers (0 for skipped files); collects `skipped`."""
+        """[N] resampled lengths from the headers (-1 for skipped files); collects `skipped`."""
         lengths = np.zeros(len(self.paths), dtype=np.int64)
         for i, path in enumerate(self.paths):
             try:
@@ -191,6 +250,7 @@ class ManifestAudioDataset(Dataset):
                 if self.on_error == "raise":
                     raise
                 self.skipped.append(path)
+                lengths[i] = -1
         if self.skipped:
             warnings.warn(
                 f"ManifestAudioDataset skipped {len(self.skipped)} of {len(self.paths)} unreadable audio "
@@ -232,6 +292,6 @@ class ManifestAudioDataset(Dataset):
             "padding_mask": padding_mask,
             "clip_id": torch.tensor(clip, dtype=torch.int64),
         }
-        if self.labels[clip] is not None:
-            item["label"] = self.labels[clip]
+        if self.label_type != "none":
+            item["label"] = self._label(clip)
         return item

@@ -9,21 +9,35 @@ from ssl_lightning.eval.metrics import (
     mean_average_precision,
 )
 from ssl_lightning.eval.probe import METRIC_LABEL_TYPE, LinearProbe, ProbeConfig
+from ssl_lightning.eval.quantized import (
+    FixedPrecision,
+    evaluate_contrastive_quant,
+    finetune_eval,
+    fix_precision,
+    linear_eval,
+    method_at_precision,
+)
 from ssl_lightning.eval.report import TaskResult, format_table, plot_embeddings, write_report
 
 __all__ = [
     "METRICS",
     "METRIC_LABEL_TYPE",
     "FeatureSet",
+    "FixedPrecision",
     "LinearProbe",
     "ProbeConfig",
     "TaskResult",
     "accuracy",
     "aggregate_subclips",
     "compute_metric",
+    "evaluate_contrastive_quant",
     "extract_features",
+    "finetune_eval",
+    "fix_precision",
     "format_table",
+    "linear_eval",
     "mean_average_precision",
+    "method_at_precision",
     "plot_embeddings",
     "write_report",
 ]

@@ -158,6 +158,22 @@ class SuiteRunner:
         )
 
 
+def checkpoint_names(entries: Sequence[str]) -> dict[str, str]:
+    """Column name -> path for `--ckpt` entries `NAME=PATH` or `PATH` (named by its file stem when it is the
+    only one, else by the whole path)."""
+    named = {}
+    for entry in entries:
+        name, sep, path = str(entry).partition("=")
+        if not sep:
+            name, path = (Path(entry).stem if len(entries) == 1 else str(entry)), str(entry)
+        if not name or not path:
+            raise ValueError(f"--ckpt {entry!r}: expected PATH or NAME=PATH")
+        if name in named or name in BASELINES:
+            raise ValueError(f"--ckpt {entry!r}: column name {name!r} is already taken; use NAME=PATH")
+        named[name] = path
+    return named
+
+
 def evaluate(
     suite: str = "hares-mini",
     ckpt: list[str] | None = None,
@@ -180,7 +196,8 @@ def evaluate(
 
     Args:
         suite: suite name (`hares-mini`).
-        ckpt: checkpoints of fitted methods (`last.ckpt` of a `fit` run); each becomes a column.
+        ckpt: checkpoints of fitted methods (`last.ckpt` of a `fit` run); each becomes a column, named
+            by a `NAME=PATH` entry, else by the file name (one checkpoint) or the path.
         baselines: any of `random-init` and `supervised` (both by default; `[]` for none). They use
             the encoder architecture of the first checkpoint, or `encoder` when none is given.
         tasks: subset of the suite's tasks (all by default).
@@ -200,7 +217,7 @@ def evaluate(
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baselines {unknown}; choose from {list(BASELINES)}")
-    methods = {Path(p).stem if len(ckpt or []) == 1 else str(p): load_method(p) for p in ckpt or []}
+    methods = {name: load_method(path) for name, path in checkpoint_names(ckpt or []).items()}
     if methods:
         encoder = next(iter(methods.values())).encoder
     runner = SuiteRunner(get_suite(suite), tasks, probe, data_root, batch_size, num_workers, device, progress)

@@ -85,3 +85,23 @@ def test_probe_callback_logs_and_writes_a_report(tmp_path):
     assert (tmp_path / "lightning_logs" / "version_0" / "probe" / "final" / "results.md").is_file()
     with pytest.raises(ValueError, match="no task"):
         ProbeEvaluation(tasks=["birdsong"])
+
+
+def test_checkpoint_column_names():
+    from ssl_lightning.eval.evaluate import checkpoint_names
+
+    assert checkpoint_names(["runs/a/last.ckpt"]) == {"last": "runs/a/last.ckpt"}
+    assert checkpoint_names(["iter1=runs/i1/last.ckpt", "iter2=runs/i2/last.ckpt"]) == {
+        "iter1": "runs/i1/last.ckpt",
+        "iter2": "runs/i2/last.ckpt",
+    }
+    assert checkpoint_names(["a/last.ckpt", "b/last.ckpt"]) == {
+        "a/last.ckpt": "a/last.ckpt",
+        "b/last.ckpt": "b/last.ckpt",
+    }
+    with pytest.raises(ValueError, match="already taken"):
+        checkpoint_names(["x=a.ckpt", "x=b.ckpt"])
+    with pytest.raises(ValueError, match="already taken"):
+        checkpoint_names(["random-init=a.ckpt"])
+    with pytest.raises(ValueError, match="NAME=PATH"):
+        checkpoint_names(["=a.ckpt"])

@@ -1,0 +1,209 @@
+"""`AudioClassificationDataModule`: the loaders shared by the labelled audio datamodules.
+
+A subclass reads its data set's on-disk layout into clip lists per split (`read_splits`) and names its
+classes; this base turns them into `ManifestAudioDataset`s and DataLoaders that follow the batch
+contract of docs/architecture.md, with the API the probes and `ssl-lightning evaluate` rely on:
+`classes`, `num_classes`, `label_type`, `train/val/test_dataloader` and `subclip_dataloader(split)`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from ssl_lightning.audio import collate_audio
+from ssl_lightning.data.manifest import LabelType, ManifestAudioDataset, Mode, OnError
+from ssl_lightning.data.sampling import WeightedDistributedSampler, inverse_frequency_weights
+
+Clip = tuple[Path, tuple[str, ...]]
+"""One clip of a split: its audio file and its label names (empty for unlabeled data)."""
+
+MISSING_PREVIEW = 5
+"""How many missing files an error or warning names."""
+
+
+def check_missing(missing: Sequence[str], total: int, where: str, on_error: OnError, hint: str) -> None:
+    """Report the clips of `where` whose audio is missing: raise (`on_error="raise"`) or warn ("skip").
+
+    The message gives the count out of `total`, the first few names and `hint` (where the files were
+    looked for). Nothing happens when `missing` is empty.
+
+    Raises:
+        FileNotFoundError: some clips are missing and `on_error` is "raise", or all of them are missing.
+    """
+    if not missing:
+        return
+    message = (
+        f"{len(missing)} of {total} clips of {where} have no audio file ({hint}), e.g. "
+        f"{list(missing[:MISSING_PREVIEW])}"
+    )
+    if on_error == "raise" or len(missing) == total:
+        raise FileNotFoundError(f"{message}; pass on_error='skip' to leave missing clips out")
+    warnings.warn(f"{message}; they are left out (on_error='skip')", stacklevel=3)
+
+
+class AudioClassificationDataModule(L.LightningDataModule):
+    """Train / valid / test clip lists served as audio batches.
+
+    Training batches are random crops of `train_seconds` (default `clip_seconds`), shuffled with a
+    generator seeded by `seed`, or, with `weighted_sampling`, drawn with replacement by a
+    `WeightedDistributedSampler` with inverse label-frequency weights (each DDP rank draws its own
+    share; `seed` seeds the draw). Validation, test and `subclip_dataloader` batches are the contiguous
+    sub-clips of `clip_seconds` of every clip in split order (the last one zero-padded), with `clip_id`
+    telling which clip each belongs to.
+
+    Subclasses implement `read_splits()` and the `classes` and `label_type` properties; `label_names`
+    (the label strings of the clip lists) defaults to `classes`.
+
+    Args:
+        batch_size: clips (training) or sub-clips (evaluation) per batch.
+        num_workers: DataLoader worker processes.
+        sample_rate: rate the audio is served at (files are resampled).
+        clip_seconds: evaluation sub-clip length, and the default training crop length.
+        on_error: "raise" on a missing or unreadable clip, or "skip" it (counted and warned about).
+        seed: seed of the training shuffle or weighted draw.
+        weighted_sampling: draw training clips with inverse label-frequency weights.
+        train_seconds: training crop length (None: `clip_seconds`).
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        num_workers: int,
+        sample_rate: int,
+        clip_seconds: float,
+        on_error: OnError = "raise",
+        seed: int = 0,
+        weighted_sampling: bool = False,
+        train_seconds: float | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("batch_size", batch_size), ("sample_rate", sample_rate)):
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
+        for name, value in (("clip_seconds", clip_seconds), ("train_seconds", train_seconds)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive seconds, got {value!r}")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.batch_size, self.num_workers, self.sample_rate = batch_size, num_workers, sample_rate
+        self.clip_seconds, self.train_seconds = clip_seconds, train_seconds
+        self.on_error: OnError = on_error
+        self.seed, self.weighted_sampling = seed, weighted_sampling
+        self._splits: dict[str, list[Clip]] | None = None
+        self._datasets: dict[tuple[str, Mode], ManifestAudioDataset] = {}
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names, in label-index order (empty for unlabeled data)."""
+        raise NotImplementedError
+
+    @property
+    def label_type(self) -> str | None:
+        """ "single" or "multi"; None for unlabeled data."""
+        raise NotImplementedError
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The label strings used in the clip lists, in label-index order (default: `classes`)."""
+        return self.classes
+
+    @property
+    def num_classes(self) -> int | None:
+        """Number of classes C; None for unlabeled data."""
+        return None if self.label_type is None else len(self.classes)
+
+    @property
+    def train_num_samples(self) -> int:
+        """Training crop length in samples."""
+        return round((self.train_seconds or self.clip_seconds) * self.sample_rate)
+
+    @property
+    def eval_num_samples(self) -> int:
+        """Evaluation sub-clip length in samples."""
+        return round(self.clip_seconds * self.sample_rate)
+
+    def read_splits(self) -> dict[str, list[Clip]]:
+        """The clips of every split, read from the data set's files (called once, by `setup`)."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read the clip lists (once)."""
+        if self._splits is None:
+            self._splits = self.read_splits()
+
+    def dataset(self, split: str, mode: Mode) -> ManifestAudioDataset:
+        """The dataset of `split` as random crops ("random_crop") or evaluation sub-clips ("subclips")."""
+        if self._splits is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.setup() must run before asking for a dataset or loader"
+            )
+        if split not in self._splits:
+            raise ValueError(
+                f"{type(self).__name__} has no split {split!r}; its splits: {list(self._splits)}"
+            )
+        if (split, mode) not in self._datasets:
+            label_type: LabelType = "none" if self.label_type is None else self.label_type
+            self._datasets[split, mode] = ManifestAudioDataset(
+                self._splits[split],
+                self.label_names,
+                label_type,
+                sample_rate=self.sample_rate,
+                num_samples=self.train_num_samples if mode == "random_crop" else self.eval_num_samples,
+                mode=mode,
+                on_error=self.on_error,
+            )
+        return self._datasets[split, mode]
+
+    def _loader(
+        self,
+        dataset: ManifestAudioDataset,
+        batch_size: int,
+        shuffle: bool = False,
+        sampler: Sampler[int] | None = None,
+    ) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            drop_last=False,
+            num_workers=self.num_workers,
+            collate_fn=collate_audio,
+            generator=torch.Generator().manual_seed(self.seed),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def weighted_sampler(self, dataset: ManifestAudioDataset) -> WeightedDistributedSampler:
+        """Inverse label-frequency sampler over `dataset`, split across the trainer's ranks when attached."""
+        if dataset.label_type == "none":
+            raise ValueError(f"{type(self).__name__}: weighted_sampling needs labelled clips")
+        world = (None, None) if self.trainer is None else (self.trainer.world_size, self.trainer.global_rank)
+        weights = inverse_frequency_weights(*dataset.label_pairs(), len(dataset))
+        return WeightedDistributedSampler(weights, num_replicas=world[0], rank=world[1], seed=self.seed)
+
+    def train_dataloader(self) -> DataLoader:
+        """Random crops of the train split: shuffled, or weighted draws with `weighted_sampling`."""
+        dataset = self.dataset("train", "random_crop")
+        if self.weighted_sampling:
+            return self._loader(dataset, self.batch_size, sampler=self.weighted_sampler(dataset))
+        return self._loader(dataset, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Sub-clips of the valid split."""
+        return self.subclip_dataloader("valid")
+
+    def test_dataloader(self) -> DataLoader:
+        """Sub-clips of the test split."""
+        return self.subclip_dataloader("test")
+
+    def subclip_dataloader(self, split: str, batch_size: int | None = None) -> DataLoader:
+        """Sub-clips of `split` in split order (not shuffled), e.g. for frozen-feature extraction."""
+        return self._loader(self.dataset(split, "subclips"), batch_size or self.batch_size)

@@ -1,0 +1,177 @@
+"""Tests for AudioSetDataModule on a tiny AudioSet download (tests/layouts/AudioSetDataModule.py)."""
+
+import runpy
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from ssl_lightning.data import AudioSetDataModule, WeightedDistributedSampler
+from ssl_lightning.data.audioset import FILE_STEM
+from ssl_lightning.eval import LinearProbe, ProbeConfig
+from ssl_lightning.eval.features import extract_features
+
+layout = SimpleNamespace(
+    **runpy.run_path(str(Path(__file__).parents[1] / "layouts" / "AudioSetDataModule.py"))
+)
+"""The layout writer: `make(root)` and its helpers."""
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """The tiny layout, shared read-only: 6 balanced, 6 unbalanced, 4 eval segments, 527 classes."""
+    return Path(layout.make(tmp_path_factory.mktemp("audioset"))["root"])
+
+
+@pytest.fixture
+def fresh_root(tmp_path) -> Path:
+    """A layout of its own, for tests that damage it."""
+    return layout.write_audioset(tmp_path / "audioset")
+
+
+def ready(root: Path, **kwargs) -> AudioSetDataModule:
+    datamodule = AudioSetDataModule(str(root), **kwargs)
+    datamodule.setup("fit")
+    return datamodule
+
+
+def _ytids(datamodule: AudioSetDataModule, split: str) -> list[str]:
+    """The YouTube IDs of a split's clips, read back from their file names."""
+    paths = datamodule.dataset(split, "random_crop").paths
+    return [FILE_STEM.fullmatch(paths[i].stem)["ytid"] for i in range(len(paths))]
+
+
+@pytest.mark.parametrize(
+    ("stem", "ytid"),
+    [
+        ("--PJHxphWEs", "--PJHxphWEs"),
+        ("Y--PJHxphWEs", "--PJHxphWEs"),
+        ("YaBcDeFgHiJ", "YaBcDeFgHiJ"),  # 11 characters: the Y belongs to the ID
+        ("YYaBcDeFgHiJ", "YaBcDeFgHiJ"),
+        ("--PJHxphWEs_30.000_40.000", "--PJHxphWEs"),
+        ("Y--PJHxphWEs_30_40", "--PJHxphWEs"),
+        ("a_b_c_d_e_f_1_2", "a_b_c_d_e_f"),
+    ],
+)
+def test_file_names_resolve_to_youtube_ids(stem, ytid):
+    assert FILE_STEM.fullmatch(stem)["ytid"] == ytid
+
+
+@pytest.mark.parametrize("stem", ["short", "--PJHxphWEs_30", "--PJHxphWEs.wav", "--PJHxph!Es"])
+def test_other_names_do_not_match(stem):
+    assert FILE_STEM.fullmatch(stem) is None
+
+
+def test_classes_and_mids_come_from_the_class_index(root):
+    datamodule = AudioSetDataModule(str(root))
+    assert datamodule.num_classes == 527 and datamodule.label_type == "multi"
+    assert datamodule.classes[1] == "Male speech, man speaking" and datamodule.mids[3] == "/m/0t003"
+
+
+@pytest.mark.parametrize(
+    ("train_split", "parts"),
+    [("balanced", ["balanced"]), ("unbalanced", ["unbalanced"]), ("full", ["balanced", "unbalanced"])],
+)
+def test_train_split_and_eval(root, train_split, parts):
+    datamodule = ready(root, train_split=train_split)
+    expected = [layout.ytid(part, i) for part in parts for i in range(6)]
+    assert _ytids(datamodule, "train") == expected  # every naming convention found
+    assert (
+        _ytids(datamodule, "test")
+        == _ytids(datamodule, "valid")
+        == [layout.ytid("eval", i) for i in range(4)]
+    )
+
+
+def test_valid_fraction_holds_out_seeded_training_clips(root):
+    datamodule = ready(root, train_split="full", valid_fraction=0.25, seed=3)
+    train, valid = _ytids(datamodule, "train"), _ytids(datamodule, "valid")
+    assert (len(train), len(valid)) == (9, 3) and not set(train) & set(valid)
+    assert valid == _ytids(ready(root, train_split="full", valid_fraction=0.25, seed=3), "valid")
+    assert valid != _ytids(ready(root, train_split="full", valid_fraction=0.25, seed=4), "valid")
+    assert len(_ytids(datamodule, "test")) == 4
+
+
+def test_labels_are_multi_hot_over_the_mids(root):
+    datamodule = ready(root, batch_size=6)
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch["audio"].shape == (6, 160000) and batch["label"].shape == (6, 527)
+    assert batch["label"].dtype == torch.float32
+    expected = torch.zeros(6, 527)
+    for row, clip in enumerate(batch["clip_id"].tolist()):
+        expected[row, list(layout.LABELS[clip])] = 1.0  # the layout's class indices of segment `clip`
+    assert torch.equal(batch["label"], expected)
+    assert batch["padding_mask"].sum(1).tolist() == [152000] * 6  # 0.5 s clips at 16 kHz in 10 s
+
+
+def test_weighted_sampling_uses_inverse_label_frequencies(root):
+    datamodule = ready(root, train_split="full", weighted_sampling=True)
+    sampler = datamodule.train_dataloader().sampler
+    assert isinstance(sampler, WeightedDistributedSampler) and len(sampler) == 12
+    # label counts over the 12 clips (LABELS twice): class 0: 8, 1: 4, 2: 4, 3: 2, 4: 2, 5: 2
+    per_segment = [1 / 8, 1 / 8 + 1 / 4, 1 / 4, 1 / 8 + 1 / 2, 1 / 2 + 1 / 2, 1 / 8 + 1 / 4 + 1 / 4]
+    torch.testing.assert_close(sampler.weights, torch.tensor(per_segment * 2, dtype=torch.float64))
+
+
+def test_probe_runs_on_the_datamodule(root):
+    """The multi-label path of the probe API: subclip loaders, [N, 527] labels, mAP."""
+    datamodule = ready(root, batch_size=8, clip_seconds=0.5)
+    features = [
+        extract_features(lambda b: b["audio"][:, :64], datamodule.subclip_dataloader(split), "cpu")
+        for split in ("train", "valid", "test")
+    ]
+    assert features[0].labels.shape == (6, 527)
+    probe = LinearProbe(ProbeConfig(max_steps=20, eval_every=10, warmup_steps=0)).fit(
+        *features[:2], datamodule.label_type, datamodule.num_classes, "mAP"
+    )
+    assert 0.0 < probe.evaluate(features[2], "mAP") <= 1.0
+
+
+def test_missing_audio_is_counted_then_raised_or_skipped(fresh_root):
+    for i in (1, 3):
+        next((fresh_root / "audio" / "bal_train").glob(f"Y{layout.ytid('balanced', i)}.*")).unlink()
+    with pytest.raises(FileNotFoundError, match="2 of 6 clips of .*balanced_train_segments.csv") as error:
+        ready(fresh_root)
+    assert layout.ytid("balanced", 1) in str(error.value) and "README.txt" in str(error.value)
+    with pytest.warns(UserWarning, match="2 of 6 clips"):
+        datamodule = ready(fresh_root, on_error="skip")
+    assert _ytids(datamodule, "train") == [layout.ytid("balanced", i) for i in (0, 2, 4, 5)]
+
+
+def test_missing_files_say_what_to_download(tmp_path, fresh_root):
+    with pytest.raises(FileNotFoundError, match="AudioSet root not found"):
+        ready(tmp_path / "nowhere")
+    (fresh_root / "unbalanced_train_segments.csv").unlink()
+    assert len(ready(fresh_root).dataset("train", "random_crop")) == 6  # balanced needs no unbalanced CSV
+    with pytest.raises(FileNotFoundError, match="unbalanced_train_segments.csv; download it from http"):
+        ready(fresh_root, train_split="full")
+    with pytest.raises(FileNotFoundError, match="audio folder not found.*elsewhere"):
+        ready(fresh_root, audio_dir="elsewhere")
+    (fresh_root / "class_labels_indices.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="class_labels_indices.csv; download"):
+        ready(fresh_root)
+
+
+def test_bad_rows_and_duplicate_files_are_named(fresh_root):
+    eval_csv = fresh_root / "eval_segments.csv"
+    original = eval_csv.read_text()
+    eval_csv.write_text(original + 'abcdefghijk, 0.000, 10.000, "/m/0t000,/m/nope"\n')
+    with pytest.raises(ValueError, match="line 8 \\(abcdefghijk\\).*unknown: \\['/m/nope'\\]"):
+        ready(fresh_root)
+    eval_csv.write_text(eval_csv.read_text().replace(', "/m/0t000,/m/nope"', ""))
+    with pytest.raises(ValueError, match="line 8: expected 4 fields"):
+        ready(fresh_root)
+    eval_csv.write_text(original)
+    ytid = layout.ytid("eval", 0)
+    shutil.copy(fresh_root / "audio" / "eval" / f"{ytid}.wav", fresh_root / "audio" / f"Y{ytid}.wav")
+    with pytest.raises(ValueError, match=f"two audio files for YouTube ID {ytid}"):
+        ready(fresh_root)
+
+
+def test_bad_arguments_raise_early(root):
+    with pytest.raises(ValueError, match="train_split must be one of"):
+        AudioSetDataModule(str(root), train_split="all")
+    with pytest.raises(ValueError, match="valid_fraction"):
+        AudioSetDataModule(str(root), valid_fraction=1.0)
