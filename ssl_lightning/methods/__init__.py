@@ -3,16 +3,21 @@
 from ssl_lightning.methods.base import SSLMethod, load_method
 from ssl_lightning.methods.beats import MaskedAudioModeling
 from ssl_lightning.methods.beats_tokenizer import SelfDistilledTokenizerTraining
+from ssl_lightning.methods.byol import BYOL
 from ssl_lightning.methods.frozen import FrozenEncoder
 from ssl_lightning.methods.simclr import SimCLR
 from ssl_lightning.methods.supervised import SupervisedClassifier
+from ssl_lightning.methods.two_view import ContrastiveQuantConfig, TwoViewMethod
 
 __all__ = [
+    "BYOL",
+    "ContrastiveQuantConfig",
     "FrozenEncoder",
     "MaskedAudioModeling",
     "SSLMethod",
     "SelfDistilledTokenizerTraining",
     "SimCLR",
     "SupervisedClassifier",
+    "TwoViewMethod",
     "load_method",
 ]

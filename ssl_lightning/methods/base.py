@@ -61,7 +61,7 @@ class SSLMethod(L.LightningModule):
             return self.encoder(batch["audio"], batch.get("padding_mask"))
         if "image" in batch:
             return self.encoder(batch["image"], None)
-        raise KeyError(f"batch has neither 'audio' nor 'image' (keys: {sorted(batch)}); see docs/architecture.md")
+        raise KeyError(f"batch has neither 'audio' nor 'image' (keys: {sorted(batch)})")
 
     def pool(self, features: Tensor, padding_mask: Tensor | None) -> Tensor:
         """The encoder's own pooling when it defines one, else the masked mean over frames."""
