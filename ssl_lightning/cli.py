@@ -2,6 +2,7 @@
 
     lightning fit --config recipes/supervised_hares_mini.yaml            # also validate/test/predict
     ssl-lightning evaluate --suite hares-mini --ckpt runs/.../last.ckpt  # frozen-feature probes
+    ssl-lightning beats-quickstart                                       # tiny BEATs loop + probe table
 
 Every run is seeded (seed 0 unless `--seed_everything` says otherwise), logs to TensorBoard and
 CSV under `runs/`, shows a progress bar, saves `last.ckpt`, and stops with a clear error on a
@@ -37,6 +38,12 @@ def _beats_loop(args: Sequence[str]) -> None:
     main(args)
 
 
+def _beats_quickstart(args: Sequence[str]) -> None:
+    from ssl_lightning.quickstart import main
+
+    main(args)
+
+
 def _shard_audio(args: Sequence[str]) -> None:
     from ssl_lightning.data.sharding import main
 
@@ -46,6 +53,10 @@ def _shard_audio(args: Sequence[str]) -> None:
 EXTRA_COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
     "evaluate": (_evaluate, "frozen-feature probe evaluation of checkpoints and baselines on a suite"),
     "beats-loop": (_beats_loop, "run the BEATs stages (iter1, tokenizer, iter2, ...) into one run directory"),
+    "beats-quickstart": (
+        _beats_quickstart,
+        "the BEATs loop at tiny scale on CPU, then a random-init/iter1/iter2 table",
+    ),
     "shard-audio": (_shard_audio, "decode audio files into LitData shards for StreamingAudioDataModule"),
 }
 
@@ -78,7 +89,7 @@ class _HelpFormatter(RawDescriptionHelpFormatter, DefaultHelpFormatter):
 
 def _epilog() -> str:
     lines = ["additional subcommands (ssl-lightning <subcommand> --help):"]
-    lines += [f"  {name:<12} {text}" for name, (_, text) in EXTRA_COMMANDS.items()]
+    lines += [f"  {name:<16} {text}" for name, (_, text) in EXTRA_COMMANDS.items()]
     return "\n".join(lines)
 
 

@@ -1,0 +1,34 @@
+"""`ssl-lightning beats-quickstart`: the tiny BEATs loop and the probe table of random-init, iter1, iter2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ssl_lightning.beats_loop import last_checkpoint
+from ssl_lightning.quickstart import main
+
+
+@pytest.mark.slow
+def test_quickstart_runs_the_loop_and_probes_each_stage(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    short = tmp_path / "short.yaml"
+    short.write_text(
+        "trainer:\n  max_steps: 2\ncheckpoint:\n  every_n_train_steps: 1\n"
+        "data:\n  init_args:\n    batch_size: 4\n"
+    )
+    results = main(["--run-dir", "runs/q", "--tasks", "env_events", "--config", str(short)])
+    for stage in ("iter1", "tokenizer_iter2", "iter2"):
+        assert last_checkpoint(Path("runs/q"), stage).is_file()
+    assert sorted(r.model for r in results) == ["iter1", "iter2", "random-init"]
+    assert {r.task for r in results} == {"env_events"}
+    assert all(0.0 <= r.value <= 1.0 for r in results)
+    assert Path("runs/q/evaluate/results.md").is_file()
+    again = main(["--run-dir", "runs/q", "--tasks", "env_events", "--config", str(short)])  # stages skipped
+    assert [(r.model, r.value) for r in again] == [(r.model, r.value) for r in results]
+
+
+def test_quickstart_needs_its_overlays(tmp_path):
+    with pytest.raises(FileNotFoundError, match="quickstart overlays not found"):
+        main(["--recipes-dir", str(tmp_path)])
