@@ -1,11 +1,14 @@
 """Every recipe under recipes/ parses (`--print_config`) and smoke-runs on CPU on the embedded data.
 
-New recipes are covered without touching this file: the CPU smoke overlay and the tiny-model
-overlays of the recipe's encoder and model (`recipes/overlays/tiny/<EncoderClass>.yaml`, then
-`recipes/overlays/tiny/<ModelClass>.yaml`, each when it exists) are appended. A recipe on a real
+New recipes are covered without touching this file: the CPU smoke overlay and the tiny overlays of
+the recipe's encoder, model and datamodule (`recipes/overlays/tiny/<EncoderClass>.yaml`, then
+`<ModelClass>.yaml`, then `<DataModuleClass>.yaml`, each when it exists) are appended. Encoder and
+model overlays shrink the model only; smoke-run data settings (batch size, workers, image size) go
+in the datamodule's overlay, which fits every recipe on that datamodule. A recipe on a real
 data set (CIFAR-100, ESC-50, AudioSet, ...) runs its own datamodule on a tiny copy of that data
 set's on-disk layout: `tests/layouts/<DataModuleClass>.py` defines `make(root: Path) -> dict`, which
-writes the copy under `root` and returns the `data.init_args` overrides that point at it.
+writes the copy under `root` and returns the `data.init_args` overrides that point at it (applied
+after the overlays).
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ EMBEDDED_DATA = ("HaresMiniDataModule", "DigitsDataModule")
 
 
 def _tiny_overlays(recipe: Path) -> list[str]:
-    model = yaml.safe_load(recipe.read_text())["model"]
+    config = yaml.safe_load(recipe.read_text())
+    model = config["model"]
     encoder = (model.get("init_args") or {}).get("encoder") or {}
     args = []
-    for class_path in (encoder.get("class_path", ""), model["class_path"]):
+    for class_path in (encoder.get("class_path", ""), model["class_path"], config["data"]["class_path"]):
         overlay = OVERLAYS / "tiny" / f"{str(class_path).rpartition('.')[2]}.yaml"
         if overlay.is_file():
             args += ["--config", str(overlay)]
