@@ -4,7 +4,8 @@ Both paths train the same `MaskedAudioModeling` model on the same batch with the
 tokenizer labels + forward + backward + AdamW step.
 
 - `visible`: the method's own step: the encoder runs on the K = N / 4 visible patches only
-  (`BEATsEncoder.encode_patches(..., keep_index)`), the label predictor on all N positions.
+  (`BEATsEncoder.encode_patches(..., keep_index)`; its conv positional embedding is evaluated at the
+  kept positions only, from the kept patches only), the label predictor on all N positions.
 - `all_tokens`: the encoder runs on all N patches, the masked ones zeroed (no masked content leaks),
   then its outputs at masked positions are zeroed as in the paper's predictor input.
 

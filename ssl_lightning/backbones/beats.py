@@ -375,11 +375,15 @@ class BEATsEncoder(nn.Module):
         """Transformer over `patches[B, N, D]`: `[B, N, D]`, or `[B, K, D]` for the patches in `keep_index`.
 
         Visible-token encoding (the paper feeds only the unmasked patches to the encoder but does not
-        say how they keep their positions): with `keep_index[B, K]` the conv positional embedding is
-        computed on the full sequence with every patch outside `keep_index` (and every padded patch)
-        zeroed, so no masked content leaks into it, then the K kept patches are gathered and attend
-        to each other with the relative position bias of their original indices. With all N indices
-        in order this equals the full forward pass.
+        say how they keep their positions; here they keep their full-sequence positions): with
+        `keep_index[B, K]` the K kept patches are gathered first; their conv positional embedding is
+        the conv of the full-length sequence in which every patch outside `keep_index` (and every
+        padded patch) is zero, so no masked content leaks into it, evaluated at the kept positions
+        only (`ConvPositionalEmbedding(x, positions=keep_index)`: only pairs of kept patches within
+        the kernel's reach are multiplied, about (K / N)^2 of the dense conv's work, the same numbers
+        up to float rounding); then they attend to each other with the relative position bias of
+        their original indices. With all N indices in order this equals the full forward pass up
+        to float rounding.
         """
         if keep_index is not None and (
             keep_index.dim() != 2 or keep_index.shape[0] != patches.shape[0] or keep_index.dtype != torch.long

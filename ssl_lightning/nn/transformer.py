@@ -134,9 +134,13 @@ class TransformerLayer(nn.Module):
 class TransformerEncoder(nn.Module):
     """BEATs Transformer: `x[B, N, D]` (+ padding mask) -> `[B, N, D]`, or only the kept tokens.
 
-    1. padded (and not-kept) tokens are zeroed, then `x = x + ConvPositionalEmbedding(x)`;
-    2. `keep_index` (optional) gathers the kept tokens, which keep their positions in the full
-       sequence: the conv above saw them in place, and the relative position bias uses their indices;
+    1. `keep_index` (optional) gathers the kept tokens, which keep their positions in the full
+       sequence: the conv below sees them in place, and the relative position bias uses their indices;
+    2. padded tokens are zeroed, then `x = x + ConvPositionalEmbedding(x)`; with `keep_index` the conv
+       runs on the sequence whose tokens outside `keep_index` are zero, and only at the kept
+       positions (`ConvPositionalEmbedding(x, positions=keep_index)`): the same numbers as the
+       dense conv of that zero-filled sequence there (up to float rounding), multiplying only pairs
+       of kept tokens within the kernel's reach;
     3. post-LN models apply `layer_norm` here (pre-LN models at the end), then dropout;
     4. the layers, with one relative position bias shared by all layers (each layer gates it).
 
@@ -248,19 +252,15 @@ class TransformerEncoder(nn.Module):
         Returns:
             `[B, N, D]`, or `[B, K, D]` for the kept tokens in `keep_index` order.
         """
-        hidden = padding_mask
-        if keep_index is not None:
-            hidden = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device).scatter(1, keep_index, False)
-            if padding_mask is not None:
-                hidden = hidden | padding_mask
-        if hidden is not None:
-            x = x.masked_fill(hidden[..., None], 0.0)
-        x = x + self.pos_conv(x)
-        positions = torch.arange(x.shape[1], device=x.device)
+        length = x.shape[1]
+        positions = torch.arange(length, device=x.device)
         if keep_index is not None:
             x = x.gather(1, keep_index[..., None].expand(-1, -1, x.shape[-1]))
             padding_mask = None if padding_mask is None else padding_mask.gather(1, keep_index)
             positions = keep_index
+        if padding_mask is not None:
+            x = x.masked_fill(padding_mask[..., None], 0.0)
+        x = x + self.pos_conv(x, keep_index, length)
         if not self.layer_norm_first:
             x = self.layer_norm(x)
         x = F.dropout(x, self.dropout, self.training)

@@ -264,6 +264,7 @@ def test_group_matcher_orders_front_end_layers_and_final_norm():
 
 
 def test_visible_encoding_of_all_patches_equals_the_full_forward():
+    # the kept-position conv sums in another order than the dense conv: equal up to float rounding
     encoder = BEATsEncoder(tiny_config()).eval()
     waveform = torch.randn(2, 8000) * 0.1
     mask = torch.zeros(2, 8000, dtype=torch.bool)
@@ -272,7 +273,8 @@ def test_visible_encoding_of_all_patches_equals_the_full_forward():
     with torch.no_grad():
         full, full_mask = encoder(waveform, mask)
         visible, visible_mask = encoder.encode_visible(waveform, keep, mask)
-    assert torch.equal(visible, full) and torch.equal(visible_mask, full_mask)
+    assert_close(visible, full, **TOLERANCE)
+    assert torch.equal(visible_mask, full_mask)
 
 
 def test_visible_tokens_keep_their_positions_and_ignore_masked_content():
