@@ -1,8 +1,9 @@
 """SimCLR (Chen et al., 2020), optionally with Randomized Quantization views and Contrastive Quant.
 
-Two views of every input are made on device by the view maker (default `ImageViews`: random
-resized crop + flip, brightness/contrast jitter, and Randomized Quantization per RGB channel when
-`ImageViews(rq_bins=...)`, the "SimCLR + RQ" setting of the RQ paper). Both views go through the
+Two views of every input are made on device by the view maker (default `ImageViews`: SimCLR's
+random resized crop + flip, colour jitter in random order with p 0.8, grayscale with p 0.2, optional
+Gaussian blur, and Randomized Quantization per RGB channel when `ImageViews(rq_bins=...)`, the
+"SimCLR + RQ" setting of the RQ paper). Both views go through the
 encoder and a projection MLP ((Linear-BN-ReLU) x `projector_hidden_layers`, then Linear) in one
 pass; NT-Xent pulls the two projections of an input together, against the negatives of every
 rank under DDP. `embed` is the pooled encoder feature of the un-augmented input (no projector).
