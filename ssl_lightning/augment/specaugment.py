@@ -13,8 +13,9 @@ def _random_band_mask(
     generator: torch.Generator | None,
     device: torch.device,
 ) -> Tensor:
-    """Bool `[B, size]`: the union of `num_masks` bands per row, each of width w ~ U{0..mask_param}
-    (at most `size`) starting at s ~ U{0..size - w}, drawn independently for every row.
+    """Bool `[B, size]`: the union of `num_masks` bands per row, each of width w = min(u, size) with u
+    uniform on {0, 1, ..., mask_param} (both ends included), starting at s uniform on {0, ..., size - w},
+    drawn independently for every row.
 
     Drawn on the generator's device when one is given, else on `device`.
     """
@@ -30,9 +31,12 @@ def _random_band_mask(
 class SpecAugment(torch.nn.Module):
     """Set `num_freq_masks` mel bands and `num_time_masks` frame bands of `[B, frames, mels]` to `mask_value`.
 
-    Each band's width is uniform in {0, ..., param} and its start uniform over the positions where it
-    fits (as torchaudio's iid masking), drawn independently per sample from `generator`. Training
-    mode only; in eval mode the input is returned unchanged.
+    Each band's width is uniform on {0, 1, ..., param}, both ends included ("f is chosen from a
+    uniform distribution from 0 to F", Park et al. 2019), and cut to the axis length; its start is
+    uniform over the positions where it fits. Drawn independently per sample from `generator`.
+    torchaudio's `mask_along_axis_iid` documents the same range but its code truncates
+    `rand() * param`, so its widest band is param - 1 (and a param of 0 or 1 masks nothing).
+    Training mode only; in eval mode the input is returned unchanged.
     """
 
     def __init__(

@@ -48,15 +48,28 @@ def test_masks_differ_per_sample_and_cover_the_range() -> None:
     assert freq_band[:, :10].any() and freq_band[:, 30:].any()
 
 
-def test_widths_are_uniform_between_zero_and_param() -> None:
+def test_widths_are_uniform_between_zero_and_param_both_included() -> None:
     spec = torch.ones(4000, 50, 1)
     augmented = SpecAugment(freq_mask_param=0, time_mask_param=4).train()(
         spec, generator=torch.Generator().manual_seed(3)
     )
     widths = (augmented[:, :, 0] == 0).sum(dim=1)
     counts = torch.bincount(widths, minlength=5)
-    assert counts.shape == (5,)
-    assert torch.all((counts - 800).abs() < 120)
+    # widths 0..4, each with probability 1/5 (torchaudio's code would draw 0..3, each 1/4)
+    assert counts.shape == (5,), f"a width above the param 4 was drawn: counts {counts.tolist()}"
+    assert torch.all((counts - 800).abs() < 120), f"widths 0..4 are not uniform: counts {counts.tolist()}"
+
+
+def test_widths_above_the_axis_length_are_cut_to_it() -> None:
+    spec = torch.ones(5100, 6, 1)
+    augmented = SpecAugment(freq_mask_param=0, time_mask_param=50).train()(
+        spec, generator=torch.Generator().manual_seed(6)
+    )
+    counts = torch.bincount((augmented[:, :, 0] == 0).sum(dim=1), minlength=7)
+    # u uniform on 0..50: widths 0..5 with probability 1/51 each, the whole axis (6) with 45/51
+    assert counts.shape == (7,)
+    assert torch.all((counts[:6] - 100).abs() < 40), counts.tolist()
+    assert abs(counts[6].item() - 4500) < 100, counts.tolist()
 
 
 def test_several_masks_and_params_larger_than_the_axis() -> None:
