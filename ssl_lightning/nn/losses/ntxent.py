@@ -16,8 +16,12 @@ class NTXentLoss(nn.Module):
     the same sample and its negatives are all other embeddings except itself: 2N - 2 of them for
     the N samples of the (global, when `gather_distributed`) batch. The loss is the mean over the
     2B local anchors of -log softmax(cos / temperature) at the positive. With `gather_distributed`
-    and DDP, the DDP-averaged gradients equal those of one process on the global batch (see
-    `ssl_lightning.nn.distributed.gather_with_grad`).
+    and W > 1 processes, it is the sum over the local anchors divided by 2N / W instead: the local
+    mean weighted by B W / N, which is 1 when every rank holds B = N / W samples. Then the mean of
+    the ranks' losses is the global batch's loss and the DDP-averaged gradients equal those of one
+    process on the global batch also when the ranks hold different batch sizes (see
+    `ssl_lightning.nn.distributed.gather_with_grad`: a rank's input gradient is that of the sum of
+    the ranks' losses).
 
     Args:
         temperature: the softmax temperature t > 0 (SimCLR uses 0.1-0.5).
@@ -47,8 +51,9 @@ class NTXentLoss(nn.Module):
             sizes = all_gather_sizes(batch, z0.device)
             keys0, keys1 = gather_with_grad(z0, sizes), gather_with_grad(z1, sizes)
             offset = sum(sizes[: rank()])
+            weight = batch * world_size() / sum(sizes)
         else:
-            keys0, keys1, offset = z0, z1, 0
+            keys0, keys1, offset, weight = z0, z1, 0, 1.0
         total = keys0.shape[0]
         anchors = torch.cat([z0, z1])
         keys = torch.cat([keys0, keys1])
@@ -57,7 +62,7 @@ class NTXentLoss(nn.Module):
         self_index = torch.cat([local, local + total])
         positive_index = torch.cat([local + total, local])
         logits = logits.scatter(1, self_index[:, None], float("-inf"))
-        return F.cross_entropy(logits, positive_index)
+        return F.cross_entropy(logits, positive_index) * weight
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, gather_distributed={self.gather_distributed}"
