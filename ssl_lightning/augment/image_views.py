@@ -2,11 +2,12 @@
 
 One view of every image of a batch `[B, C, H, W]` in [0, 1], SimCLR's augmentation (Chen et al. 2020,
 appendix A) in its order: random resized crop + horizontal flip (one `F.grid_sample` with a per-sample
-affine map, bilinear), colour jitter with probability 0.8 (brightness, contrast, saturation, hue in a
-random order per sample, as torchvision's `ColorJitter`), random grayscale with probability 0.2,
-optionally Gaussian blur (SimCLR's ImageNet views: probability 0.5, sigma in [0.1, 2], kernel 10% of
-the side), then, when `rq_bins` is set, Randomized Quantization per (sample, RGB channel) (Wu et al.,
-2023: the "SimCLR + RQ" setting). Every draw is per sample, from the optional `torch.Generator`.
+affine map, bilinear; flip probability `flip_p`, default 1/2), colour jitter with probability 0.8
+(brightness, contrast, saturation, hue in a random order per sample, as torchvision's `ColorJitter`),
+random grayscale with probability 0.2, optionally Gaussian blur (SimCLR's ImageNet views: probability
+0.5, sigma in [0.1, 2], kernel 10% of the side), then, when `rq_bins` is set, Randomized Quantization
+per (sample, RGB channel) (Wu et al., 2023). Every op can be switched off (probability 0), which gives
+the RQ paper's "RRC + RQ" image setting. Every draw is per sample, from the optional `torch.Generator`.
 A view maker of the two-view methods (`ssl_lightning.methods.two_view`): class attribute `domain`,
 `forward(x, generator) -> one random view`.
 """
@@ -68,10 +69,14 @@ def _where_drawn(chosen: Tensor, changed: Tensor, images: Tensor) -> Tensor:
 
 
 def random_resized_crop_flip(
-    images: Tensor, scale: tuple[float, float], generator: torch.Generator | None = None
+    images: Tensor,
+    scale: tuple[float, float],
+    generator: torch.Generator | None = None,
+    flip_p: float = 0.5,
 ) -> Tensor:
     """Per-sample random resized crop (area fraction in `scale`, aspect ratio 3/4-4/3) and horizontal
-    flip with probability 1/2, resampled bilinearly to the input size: `[B, C, H, W]` -> same shape."""
+    flip with probability `flip_p` (0: no flip and no flip draw), resampled bilinearly to the input
+    size: `[B, C, H, W]` -> same shape."""
     batch = images.shape[0]
     area = _uniform(scale[0], scale[1], batch, images, generator)
     log_ratio = _uniform(math.log(ASPECT_RATIO[0]), math.log(ASPECT_RATIO[1]), batch, images, generator)
@@ -79,7 +84,9 @@ def random_resized_crop_flip(
     height = (area / log_ratio.exp()).sqrt().clamp(max=1.0)
     center_x = (1 - width) * _uniform(-1.0, 1.0, batch, images, generator)
     center_y = (1 - height) * _uniform(-1.0, 1.0, batch, images, generator)
-    flip = torch.where(_uniform(0.0, 1.0, batch, images, generator) < 0.5, -1.0, 1.0)
+    flip = torch.ones_like(width)
+    if flip_p > 0:
+        flip = torch.where(_uniform(0.0, 1.0, batch, images, generator) < flip_p, -1.0, 1.0)
     zero = torch.zeros_like(width)
     theta = torch.stack(
         [torch.stack([width * flip, zero, center_x], 1), torch.stack([zero, height, center_y], 1)], 1
@@ -158,7 +165,9 @@ class ImageViews(nn.Module):
     seeded generator); RQ only in training mode, as `RandomizedQuantization` itself. An op whose
     probability is 0 is skipped (no draws). The defaults are SimCLR's CIFAR views at colour strength
     0.5 (Jiang et al.'s code, which Contrastive Quant follows); SimCLR's ImageNet views are
-    `ImageViews(crop_scale=(0.08, 1.0), jitter=0.8, blur_p=0.5)`.
+    `ImageViews(crop_scale=(0.08, 1.0), jitter=0.8, blur_p=0.5)`. The RQ paper's image setting
+    "RRC + RQ" (random resized crop, then RQ, nothing else) is
+    `ImageViews(crop_scale=(0.08, 1.0), flip_p=0, jitter_p=0, grayscale_p=0, rq_bins=8)`.
 
     Args:
         crop_scale: area fraction range (low, high) of the random resized crop, 0 < low <= high <= 1.
@@ -172,6 +181,7 @@ class ImageViews(nn.Module):
         grayscale_p: probability of converting a view to grayscale (SimCLR: 0.2).
         blur_p: probability of blurring a view (0: no blur, SimCLR's CIFAR views; 0.5 on ImageNet).
         blur_sigma: (low, high) range of the blur's sigma in pixels, 0 < low <= high (SimCLR: 0.1-2).
+        flip_p: probability of flipping a view horizontally (SimCLR: 0.5; RRC + RQ: 0).
     """
 
     domain = "image"
@@ -187,6 +197,7 @@ class ImageViews(nn.Module):
         grayscale_p: float = GRAYSCALE_P,
         blur_p: float = 0.0,
         blur_sigma: tuple[float, float] = BLUR_SIGMA,
+        flip_p: float = 0.5,
     ) -> None:
         super().__init__()
         if not (len(crop_scale) == 2 and 0 < crop_scale[0] <= crop_scale[1] <= 1):
@@ -205,6 +216,7 @@ class ImageViews(nn.Module):
         self.grayscale_p = _check_probability("grayscale_p", grayscale_p)
         self.blur_p = _check_probability("blur_p", blur_p)
         self.blur_sigma = (float(blur_sigma[0]), float(blur_sigma[1]))
+        self.flip_p = _check_probability("flip_p", flip_p)
         self.rq = None if rq_bins is None else RandomizedQuantization(num_bins=rq_bins, p=rq_p, channel_dim=1)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -214,7 +226,7 @@ class ImageViews(nn.Module):
                 f"ImageViews expects float images [B, C, H, W] in [0, 1]; got dtype {x.dtype}, "
                 f"shape {tuple(x.shape)}"
             )
-        view = random_resized_crop_flip(x, self.crop_scale, generator)
+        view = random_resized_crop_flip(x, self.crop_scale, generator, self.flip_p)
         if self.jitter_p > 0:
             view = color_jitter(view, self.jitter, generator, hue=self.hue, p=self.jitter_p)
         if self.grayscale_p > 0:
@@ -225,7 +237,8 @@ class ImageViews(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"domain={self.domain!r}, crop_scale={self.crop_scale}, jitter={self.jitter}, hue={self.hue}, "
-            f"jitter_p={self.jitter_p}, grayscale_p={self.grayscale_p}, blur_p={self.blur_p}, "
+            f"domain={self.domain!r}, crop_scale={self.crop_scale}, flip_p={self.flip_p}, "
+            f"jitter={self.jitter}, hue={self.hue}, jitter_p={self.jitter_p}, "
+            f"grayscale_p={self.grayscale_p}, blur_p={self.blur_p}, "
             f"blur_sigma={self.blur_sigma}"
         )

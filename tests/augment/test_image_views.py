@@ -1,8 +1,11 @@
 """`ImageViews` and its random colour ops: draws, probabilities, per-sample randomness, modes, errors."""
 
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision.transforms.v2.functional as TF
+import yaml
 
 from ssl_lightning.augment.image_views import (
     ImageViews,
@@ -11,6 +14,9 @@ from ssl_lightning.augment.image_views import (
     random_grayscale,
     random_resized_crop_flip,
 )
+from ssl_lightning.augment.randomized_quantization import RandomizedQuantization
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def gen(seed: int) -> torch.Generator:
@@ -125,6 +131,7 @@ def test_defaults_are_simclr_cifar_and_the_hue_follows_the_strength():
         ({"blur_p": 2.0}, "blur_p is a probability"),
         ({"hue": 0.6}, r"hue must be in \[0, 0.5\]"),
         ({"blur_sigma": (0.0, 1.0)}, "blur_sigma"),
+        ({"flip_p": 1.5}, "flip_p is a probability"),
     ],
 )
 def test_bad_arguments_raise(kwargs, message):
@@ -135,3 +142,24 @@ def test_bad_arguments_raise(kwargs, message):
 def test_images_with_other_channel_counts_raise():
     with pytest.raises(ValueError, match=r"colour augmentations need .*shape \(8, 4, 24, 24\)"):
         ImageViews()(torch.rand(8, 4, 24, 24))
+
+
+def test_flip_p_one_mirrors_the_crops_that_flip_p_zero_keeps():
+    images = _images()
+    kept = ImageViews(flip_p=0.0, jitter_p=0.0, grayscale_p=0.0)(images, gen(9))
+    flipped = ImageViews(flip_p=1.0, jitter_p=0.0, grayscale_p=0.0)(images, gen(9))
+    torch.testing.assert_close(flipped, kept.flip(-1))
+    assert not torch.allclose(flipped, kept)
+
+
+def test_simclr_rq_recipe_views_are_the_rq_papers_crop_then_rq_and_nothing_else():
+    recipe = yaml.safe_load((REPO / "recipes" / "simclr_rq_image.yaml").read_text())
+    views = ImageViews(**recipe["model"]["init_args"]["views"]["init_args"]).train()
+    assert views.crop_scale == (0.08, 1.0), "RRC scale (crop_min, 1) with MoCo-v3's crop_min 0.08"
+    assert views.rq is not None and views.rq.num_bins == 8, "the RQ README's region_num = 8"
+    images = _images()
+    crop_generator, rq_generator = gen(10), gen(10)
+    crops = random_resized_crop_flip(images, (0.08, 1.0), crop_generator, flip_p=0.0)
+    rq_generator.set_state(crop_generator.get_state())
+    expected = RandomizedQuantization(num_bins=8, p=1.0, channel_dim=1)(crops, rq_generator)
+    torch.testing.assert_close(views(images, gen(10)), expected)
