@@ -39,7 +39,7 @@ from lightning.fabric.utilities.warnings import PossibleUserWarning
 from ssl_lightning.augment import ByolAViews, ImageViews
 from ssl_lightning.backbones import ByolAEncoder, CifarResNet
 from ssl_lightning.data import DigitsDataModule, HaresMiniDataModule
-from ssl_lightning.data.hares_mini import TASKS, ensure_hares_mini
+from ssl_lightning.data.embedded.hares_mini import TASKS, ensure_hares_mini
 from ssl_lightning.eval.evaluate import SuiteRunner
 from ssl_lightning.eval.probe import ProbeConfig
 from ssl_lightning.eval.quantized import linear_eval

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ssl_lightning.data.hares_mini import TASKS, ensure_hares_mini
+from ssl_lightning.data.embedded.hares_mini import TASKS, ensure_hares_mini
 from ssl_lightning.eval.evaluate import evaluate
 
 

@@ -1,18 +1,32 @@
-"""Datasets and LightningDataModules: manifest-driven audio datasets, the embedded hares-mini
-benchmark, and sharded streaming for pre-training at AudioSet scale."""
+"""Datasets and LightningDataModules, grouped by modality and role:
 
-from ssl_lightning.data.audio_datamodule import AudioClassificationDataModule
-from ssl_lightning.data.audioset import AudioSetDataModule
-from ssl_lightning.data.cifar import CIFAR10DataModule, CIFAR100DataModule
-from ssl_lightning.data.esc50 import ESC50DataModule
-from ssl_lightning.data.hares_mini import HaresMiniDataModule
-from ssl_lightning.data.image_folder import ImageFolderDataModule
-from ssl_lightning.data.images import DigitsDataModule, ImageDataModule
+    data/audio/      real audio data sets from their canonical layouts (ESC-50, Speech Commands, AudioSet)
+    data/image/      image data sets (CIFAR-10/100, ImageNet-style folders, scikit-learn's digits)
+    data/embedded/   benchmarks generated on first use (hares-mini)
+    data/*.py        shared machinery: manifests, label subsets, samplers, sharding and streaming
+
+Every datamodule is importable from here (`from ssl_lightning.data import ESC50DataModule`) and
+usable by its short class name in recipes.
+"""
+
+from ssl_lightning.data.audio import (
+    AudioClassificationDataModule,
+    AudioSetDataModule,
+    ESC50DataModule,
+    SpeechCommandsDataModule,
+)
+from ssl_lightning.data.embedded import HaresMiniDataModule
+from ssl_lightning.data.image import (
+    CIFAR10DataModule,
+    CIFAR100DataModule,
+    DigitsDataModule,
+    ImageDataModule,
+    ImageFolderDataModule,
+)
 from ssl_lightning.data.label_subsets import label_fraction_subset
 from ssl_lightning.data.manifest import ManifestAudioDataset, ManifestRow, read_manifest
 from ssl_lightning.data.sampling import WeightedDistributedSampler, inverse_frequency_weights
 from ssl_lightning.data.sharding import ShardReport, shard_audio
-from ssl_lightning.data.speech_commands import SpeechCommandsDataModule
 from ssl_lightning.data.streaming import StreamingAudioDataModule
 
 __all__ = [

@@ -42,7 +42,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from ssl_lightning.data.images import ImageDataModule
+from ssl_lightning.data import ImageDataModule
 from ssl_lightning.data.label_subsets import fraction_name, label_fraction_subset
 from ssl_lightning.eval.evaluate import resolve_device
 from ssl_lightning.eval.features import FeatureSet, extract_features

@@ -8,8 +8,8 @@ from typing import Any
 
 import lightning as L
 
-from ssl_lightning.data.hares_mini import TASKS as HARES_MINI_TASKS
-from ssl_lightning.data.hares_mini import HaresMiniDataModule, TaskSpec
+from ssl_lightning.data.embedded.hares_mini import TASKS as HARES_MINI_TASKS
+from ssl_lightning.data.embedded.hares_mini import HaresMiniDataModule, TaskSpec
 
 
 @dataclass(frozen=True)

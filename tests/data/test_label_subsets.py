@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssl_lightning.data.cifar import CIFAR100DataModule
-from ssl_lightning.data.image_folder import ImageFolderDataModule
-from ssl_lightning.data.images import DigitsDataModule
+from ssl_lightning.data.image.cifar import CIFAR100DataModule
+from ssl_lightning.data.image.digits import DigitsDataModule
+from ssl_lightning.data.image.folder import ImageFolderDataModule
 from ssl_lightning.data.label_subsets import class_balanced_counts, fraction_name, label_fraction_subset
 
 LAYOUTS = Path(__file__).resolve().parents[1] / "layouts"

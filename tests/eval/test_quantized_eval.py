@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from ssl_lightning.data.images import DigitsDataModule
+from ssl_lightning.data.image.digits import DigitsDataModule
 from ssl_lightning.eval.probe import ProbeConfig
 from ssl_lightning.eval.quantized import (
     FixedPrecision,

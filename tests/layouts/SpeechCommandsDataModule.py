@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from ssl_lightning.data.speech_commands import BACKGROUND, V1_CLASSES, V2_CLASSES
+from ssl_lightning.data.audio.speech_commands import BACKGROUND, V1_CLASSES, V2_CLASSES
 
 SAMPLE_RATE = 16000
 SPEAKERS = ("0a1b2c3d", "1f2e3d4c", "9e8d7c6b")

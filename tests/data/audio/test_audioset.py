@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from ssl_lightning.data import AudioSetDataModule, WeightedDistributedSampler
-from ssl_lightning.data.audioset import FILE_STEM
+from ssl_lightning.data.audio.audioset import FILE_STEM
 from ssl_lightning.eval import LinearProbe, ProbeConfig
 from ssl_lightning.eval.features import extract_features
 
 layout = SimpleNamespace(
-    **runpy.run_path(str(Path(__file__).parents[1] / "layouts" / "AudioSetDataModule.py"))
+    **runpy.run_path(str(Path(__file__).parents[2] / "layouts" / "AudioSetDataModule.py"))
 )
 """The layout writer: `make(root)` and its helpers."""
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ssl_lightning.data.audio_datamodule import AudioClassificationDataModule, Clip
-from ssl_lightning.data.hares_mini.build import (
+from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip
+from ssl_lightning.data.embedded.hares_mini.build import (
     MANIFEST,
     ensure_hares_mini,
     hares_mini_dir,
     is_complete,
     resolve_split_sizes,
 )
-from ssl_lightning.data.hares_mini.registry import PoolSpec, TaskSpec, get_spec
+from ssl_lightning.data.embedded.hares_mini.registry import PoolSpec, TaskSpec, get_spec
 from ssl_lightning.data.manifest import OnError, read_manifest
 
 

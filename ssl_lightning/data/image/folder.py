@@ -25,7 +25,7 @@ from einops import rearrange
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from ssl_lightning.data.images import ImageDataModule, ImageSource, SplitSources, holdout_splits
+from ssl_lightning.data.image.datamodule import ImageDataModule, ImageSource, SplitSources, holdout_splits
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
 """File endings read as images (case-insensitive); other files in class folders are ignored."""

@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from ssl_lightning.data.hares_mini import environment, music, speech
+from ssl_lightning.data.embedded.hares_mini import environment, music, speech
 
 Domain = Literal["environment", "speech", "music"]
 LabelType = Literal["single", "multi"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ssl_lightning.data.audio_datamodule import AudioClassificationDataModule, Clip, check_missing
+from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_missing
 from ssl_lightning.data.manifest import ManifestAudioDataset, Mode, OnError
 
 V1_COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")

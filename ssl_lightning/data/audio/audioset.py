@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from ssl_lightning.data.audio_datamodule import AudioClassificationDataModule, Clip, check_missing
+from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_missing
 from ssl_lightning.data.manifest import OnError
 
 CLASS_INDEX = "class_labels_indices.csv"

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from ssl_lightning.data import SpeechCommandsDataModule, WeightedDistributedSampler
-from ssl_lightning.data.speech_commands import V1_CLASSES, V1_COMMANDS
+from ssl_lightning.data.audio.speech_commands import V1_CLASSES, V1_COMMANDS
 
 layout = SimpleNamespace(
-    **runpy.run_path(str(Path(__file__).parents[1] / "layouts" / "SpeechCommandsDataModule.py"))
+    **runpy.run_path(str(Path(__file__).parents[2] / "layouts" / "SpeechCommandsDataModule.py"))
 )
 """The layout writer: `make(root)` and its helpers."""
 

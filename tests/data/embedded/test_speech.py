@@ -9,7 +9,7 @@ import pytest
 import torchaudio
 from sklearn.linear_model import LogisticRegression
 
-from ssl_lightning.data.hares_mini import espeak, speech
+from ssl_lightning.data.embedded.hares_mini import espeak, speech
 
 SAMPLE_RATE = 16000
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ssl_lightning.data.audio_datamodule import AudioClassificationDataModule, Clip, check_missing
+from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_missing
 from ssl_lightning.data.manifest import OnError
 
 NUM_FOLDS = 5

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ssl_lightning.data.image_folder import ImageFolderDataModule, load_image
+from ssl_lightning.data.image.folder import ImageFolderDataModule, load_image
 
-LAYOUTS = Path(__file__).resolve().parents[1] / "layouts"
+LAYOUTS = Path(__file__).resolve().parents[2] / "layouts"
 
 
 @pytest.fixture

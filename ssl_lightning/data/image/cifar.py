@@ -30,7 +30,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
-from ssl_lightning.data.images import ImageDataModule, SplitSources, TensorImages, holdout_splits
+from ssl_lightning.data.image.datamodule import ImageDataModule, SplitSources, TensorImages, holdout_splits
 
 CIFAR_SIZE = 32
 PIXELS = 3 * CIFAR_SIZE * CIFAR_SIZE

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_lightning.data.cifar import CIFAR10DataModule, CIFAR100DataModule
+from ssl_lightning.data.image.cifar import CIFAR10DataModule, CIFAR100DataModule
 
-LAYOUTS = Path(__file__).resolve().parents[1] / "layouts"
+LAYOUTS = Path(__file__).resolve().parents[2] / "layouts"
 
 
 @pytest.fixture(scope="module")

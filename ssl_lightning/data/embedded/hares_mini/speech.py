@@ -16,7 +16,7 @@ import math
 import numpy as np
 from scipy.signal import firwin, resample_poly
 
-from ssl_lightning.data.hares_mini import espeak
+from ssl_lightning.data.embedded.hares_mini import espeak
 
 KEYWORD_CLASSES: tuple[str, ...] = (
     "yes",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from einops import rearrange
 
-from ssl_lightning.data.hares_mini.synth import band_noise, finish_clip
+from ssl_lightning.data.embedded.hares_mini.synth import band_noise, finish_clip
 
 INSTRUMENT_FAMILIES: tuple[str, ...] = (
     "organ",

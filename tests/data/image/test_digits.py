@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ssl_lightning.data.images import DigitsDataModule
+from ssl_lightning.data.image.digits import DigitsDataModule
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 from einops import rearrange
 from sklearn.linear_model import LogisticRegression
 
-from ssl_lightning.data.hares_mini import environment, music, synth
+from ssl_lightning.data.embedded.hares_mini import environment, music, synth
 
 SR = 16000
 

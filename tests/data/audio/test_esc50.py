@@ -11,7 +11,7 @@ from ssl_lightning.data import ESC50DataModule
 from ssl_lightning.eval import LinearProbe, ProbeConfig
 from ssl_lightning.eval.features import extract_features
 
-layout = SimpleNamespace(**runpy.run_path(str(Path(__file__).parents[1] / "layouts" / "ESC50DataModule.py")))
+layout = SimpleNamespace(**runpy.run_path(str(Path(__file__).parents[2] / "layouts" / "ESC50DataModule.py")))
 """The layout writer: `make(root)` and its helpers."""
 
 

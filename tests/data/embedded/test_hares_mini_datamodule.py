@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ssl_lightning.data import HaresMiniDataModule
-from ssl_lightning.data.hares_mini import get_task
+from ssl_lightning.data.embedded.hares_mini import get_task
 
 SMALL = {"train": 6, "valid": 3, "test": 3}
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from einops import rearrange
 
-from ssl_lightning.data.hares_mini.synth import (
+from ssl_lightning.data.embedded.hares_mini.synth import (
     band_noise,
     colored_noise,
     fade,

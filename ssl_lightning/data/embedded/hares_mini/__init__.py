@@ -4,9 +4,16 @@ Six tasks over the three HARES domains (environment, speech, music) plus an unla
 pre-training, generated on first use (seeded, cached as 16-bit wav + CSV manifests).
 """
 
-from ssl_lightning.data.hares_mini.build import ensure_hares_mini, generate_clip, hares_mini_dir
-from ssl_lightning.data.hares_mini.datamodule import HaresMiniDataModule
-from ssl_lightning.data.hares_mini.registry import POOL, TASKS, PoolSpec, TaskSpec, get_spec, get_task
+from ssl_lightning.data.embedded.hares_mini.build import ensure_hares_mini, generate_clip, hares_mini_dir
+from ssl_lightning.data.embedded.hares_mini.datamodule import HaresMiniDataModule
+from ssl_lightning.data.embedded.hares_mini.registry import (
+    POOL,
+    TASKS,
+    PoolSpec,
+    TaskSpec,
+    get_spec,
+    get_task,
+)
 
 __all__ = [
     "POOL",

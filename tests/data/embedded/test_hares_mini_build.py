@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 import soundfile
 
-from ssl_lightning.data.hares_mini import build, ensure_hares_mini, generate_clip, hares_mini_dir, speech
+from ssl_lightning.data.embedded.hares_mini import (
+    build,
+    ensure_hares_mini,
+    generate_clip,
+    hares_mini_dir,
+    speech,
+)
 
 SMALL = {"train": 4, "valid": 2, "test": 2}
 TASKS = ["env_events", "env_scenes", "music_pitch"]

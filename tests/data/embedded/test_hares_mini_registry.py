@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ssl_lightning.data.hares_mini import POOL, TASKS, get_task
-from ssl_lightning.data.hares_mini.registry import SPLITS
+from ssl_lightning.data.embedded.hares_mini import POOL, TASKS, get_task
+from ssl_lightning.data.embedded.hares_mini.registry import SPLITS
 
 EXPECTED = {
     "env_events": ("environment", "single", "accuracy", 10),

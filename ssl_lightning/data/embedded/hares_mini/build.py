@@ -34,7 +34,7 @@ import numpy as np
 import soundfile
 from tqdm.auto import tqdm
 
-from ssl_lightning.data.hares_mini.registry import (
+from ssl_lightning.data.embedded.hares_mini.registry import (
     POOL,
     SAMPLE_RATE,
     SPLITS,
