@@ -14,8 +14,7 @@ from ssl_lightning.audio import (
     num_frames,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-BEATS_FIXTURE = SHARED / "fixtures" / "beats" / "beats_encoder.pt"
+BEATS_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "beats" / "inputs.pt"
 
 
 def reference_fbank(waveform: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -89,8 +88,6 @@ def test_rows_are_independent_across_frame_blocks() -> None:
 
 
 def test_beats_fixture_matches_official_preprocess() -> None:
-    if not BEATS_FIXTURE.exists():
-        pytest.skip(f"BEATs fixture not found at {BEATS_FIXTURE} (the shared/ folder beside the repo)")
     fixture = torch.load(BEATS_FIXTURE, map_location="cpu", weights_only=True)
     fbank = KaldiFbank()(fixture["waveform"])
     assert fbank.shape == fixture["fbank"].shape == (2, 198, 128)

@@ -16,25 +16,24 @@ from ssl_lightning.backbones.beats import (
     reduce_padding_mask,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "beats"
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"BEATs parity fixtures not found at {FIXTURES} (shared folder absent)"
-)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "beats"
 TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}
 
 
 def load_fixture(name: str) -> dict:
-    return torch.load(FIXTURES / f"{name}.pt", map_location="cpu", weights_only=True)
+    """The official inputs and the `name` model's checkpoint and outputs (tests/fixtures/beats/README.md)."""
+    inputs = torch.load(FIXTURES / "inputs.pt", weights_only=True)
+    return {**inputs, **torch.load(FIXTURES / f"{name}.pt", weights_only=True)}
 
 
 @pytest.fixture(scope="module")
 def encoder_fixture() -> dict:
-    return load_fixture("beats_encoder")
+    return load_fixture("encoder")
 
 
 @pytest.fixture(scope="module")
 def finetuned_fixture() -> dict:
-    return load_fixture("beats_finetuned")
+    return load_fixture("finetuned")
 
 
 def tiny_config(**overrides) -> BEATsConfig:
@@ -55,13 +54,11 @@ def tiny_config(**overrides) -> BEATsConfig:
     return BEATsConfig(**{**fields, **overrides})
 
 
-@needs_fixtures
 def test_fbank_matches_the_official_preprocess(encoder_fixture):
     encoder = BEATsEncoder(tiny_config())
     assert_close(encoder.preprocess(encoder_fixture["waveform"]), encoder_fixture["fbank"], atol=1e-5, rtol=0)
 
 
-@needs_fixtures
 @pytest.mark.parametrize("fused_attn", [True, False], ids=["sdpa", "official_op_order"])
 def test_features_match_the_official_encoder(encoder_fixture, fused_attn):
     fx = encoder_fixture
@@ -78,7 +75,6 @@ def test_features_match_the_official_encoder(encoder_fixture, fused_attn):
     assert torch.equal(padded_mask, fx["expected_padding_mask_padded"])
 
 
-@needs_fixtures
 def test_padding_mask_follows_the_official_proportional_mapping(encoder_fixture):
     mask = encoder_fixture["padding_mask_padded"]  # item 1: samples 24000..31999 padded
     frames = reduce_padding_mask(mask, 198)  # 32000 // 198 = 161 samples per frame, last 122 dropped
@@ -89,7 +85,6 @@ def test_padding_mask_follows_the_official_proportional_mapping(encoder_fixture)
     assert not patches[0].any()
 
 
-@needs_fixtures
 def test_classifier_matches_the_official_finetuned_model(finetuned_fixture):
     fx = finetuned_fixture
     model = BEATsClassifier.from_official_checkpoint(fx["checkpoint"]).eval()
@@ -105,7 +100,6 @@ def test_classifier_matches_the_official_finetuned_model(finetuned_fixture):
             assert torch.equal(frame_mask, fx[f"expected_padding_mask{suffix}"])
 
 
-@needs_fixtures
 def test_classifier_pools_only_unpadded_patches(finetuned_fixture):
     fx = finetuned_fixture
     model = BEATsClassifier.from_official_checkpoint(fx["checkpoint"]).eval()
@@ -116,7 +110,6 @@ def test_classifier_pools_only_unpadded_patches(finetuned_fixture):
     assert_close(logits[0], frame_logits[0].mean(dim=0))
 
 
-@needs_fixtures
 def test_encoder_checkpoint_round_trip(encoder_fixture, tmp_path):
     fx = encoder_fixture
     encoder = BEATsEncoder.from_official_checkpoint(fx["checkpoint"]).eval()
@@ -132,7 +125,6 @@ def test_encoder_checkpoint_round_trip(encoder_fixture, tmp_path):
         assert torch.equal(reloaded(fx["waveform"])[0], encoder(fx["waveform"])[0])
 
 
-@needs_fixtures
 def test_classifier_checkpoint_round_trip(finetuned_fixture):
     fx = finetuned_fixture
     model = BEATsClassifier.from_official_checkpoint(fx["checkpoint"]).eval()

@@ -18,7 +18,7 @@ from ssl_lightning.methods import supervised as supervised_module
 from ssl_lightning.methods.pretrained import load_pretrained_encoder
 from ssl_lightning.nn.optim import OptimizerConfig
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "beats"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "beats"
 
 
 def tiny_beats(**kwargs) -> BEATsEncoder:
@@ -143,9 +143,8 @@ def test_load_pretrained_encoder_from_a_method_checkpoint(tmp_path, tiny_encoder
         load_pretrained_encoder(target, tmp_path / "missing.ckpt")
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"BEATs fixtures not found at {FIXTURES}")
 def test_load_pretrained_encoder_from_an_official_finetuned_file(tmp_path):
-    checkpoint = torch.load(FIXTURES / "beats_finetuned.pt", weights_only=True)["checkpoint"]
+    checkpoint = torch.load(FIXTURES / "finetuned.pt", weights_only=True)["checkpoint"]
     torch.save(checkpoint, tmp_path / "BEATs_ft.pt")
     reference = BEATsClassifier.from_official_checkpoint(checkpoint).encoder
     encoder = BEATsEncoder(reference.config)

@@ -9,11 +9,7 @@ from torch.testing import assert_close
 from ssl_lightning.backbones.beats import BEATsClassifier, BEATsConfig, BEATsEncoder
 from ssl_lightning.tokenizers import SelfDistilledTokenizer, SelfDistilledTokenizerConfig
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "beats"
-needs_fixtures = pytest.mark.skipif(
-    not (FIXTURES / "beats_tokenizer.pt").is_file(),
-    reason=f"BEATs parity fixtures not found at {FIXTURES} (shared folder absent)",
-)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "beats"
 
 
 SMALL = BEATsConfig(
@@ -24,7 +20,9 @@ SMALL = BEATsConfig(
 
 @pytest.fixture(scope="module")
 def fixture() -> dict:
-    return torch.load(FIXTURES / "beats_tokenizer.pt", map_location="cpu", weights_only=True)
+    """The official inputs and the tokenizer's checkpoint and labels (tests/fixtures/beats/README.md)."""
+    inputs = torch.load(FIXTURES / "inputs.pt", weights_only=True)
+    return {**inputs, **torch.load(FIXTURES / "tokenizer.pt", weights_only=True)}
 
 
 @pytest.fixture
@@ -36,7 +34,6 @@ def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.clone() for key, value in module.state_dict().items()}
 
 
-@needs_fixtures
 def test_labels_equal_the_official_labels(tokenizer, fixture):
     labels = tokenizer.extract_labels(fixture["waveform"], fixture["padding_mask"])
     assert labels.shape == (2, 96) and labels.dtype == torch.int64
@@ -44,14 +41,12 @@ def test_labels_equal_the_official_labels(tokenizer, fixture):
     assert torch.equal(tokenizer.extract_labels(fixture["waveform"]), labels)
 
 
-@needs_fixtures
 def test_quantizer_input_matches_the_official_one(tokenizer, fixture):
     with torch.no_grad():
         features, _ = tokenizer.encoder(fixture["waveform"])
         assert_close(tokenizer.quantize_layer(features), fixture["quantize_input"], atol=1e-5, rtol=1e-5)
 
 
-@needs_fixtures
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_extract_labels_has_no_side_effects(tokenizer, fixture, mode):
     tokenizer.train(mode == "train")
@@ -62,7 +57,6 @@ def test_extract_labels_has_no_side_effects(tokenizer, fixture, mode):
     assert not labels.requires_grad
 
 
-@needs_fixtures
 def test_eval_forward_has_no_side_effects_and_returns_unit_codewords(tokenizer, fixture):
     before = snapshot(tokenizer)
     with torch.no_grad():
@@ -73,7 +67,6 @@ def test_eval_forward_has_no_side_effects_and_returns_unit_codewords(tokenizer, 
     assert output.loss.ndim == 0 and mask.shape == (2, 96)
 
 
-@needs_fixtures
 def test_train_forward_takes_an_ema_step(tokenizer, fixture):
     tokenizer.quantize.train()  # the encoder stays in eval mode (no dropout)
     codebook = tokenizer.quantize.embedding.weight.clone()
@@ -88,7 +81,6 @@ def test_train_forward_takes_an_ema_step(tokenizer, fixture):
     assert not torch.allclose(tokenizer.quantize.embedding.weight[~unused], codebook[~unused])
 
 
-@needs_fixtures
 def test_checkpoint_round_trip(tokenizer, fixture, tmp_path):
     checkpoint = tokenizer.to_official_checkpoint()
     official = fixture["checkpoint"]
@@ -101,7 +93,6 @@ def test_checkpoint_round_trip(tokenizer, fixture, tmp_path):
     assert torch.equal(reloaded.extract_labels(fixture["waveform"]).flatten(), fixture["expected_labels"])
 
 
-@needs_fixtures
 def test_loaders_refuse_the_wrong_kind_of_checkpoint(fixture):
     with pytest.raises(ValueError, match="tokenizer checkpoint.*SelfDistilledTokenizer"):
         BEATsEncoder.from_official_checkpoint(fixture["checkpoint"])
