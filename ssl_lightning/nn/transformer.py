@@ -74,6 +74,13 @@ def scale_gradient(x: Tensor, scale: float) -> Tensor:
     return _ScaleGradient.apply(x, scale)
 
 
+def skip_in_graph(x: Tensor, module: nn.Module) -> Tensor:
+    """`x` unchanged, with every trainable parameter of `module` added at weight zero: a skipped layer
+    (layer dropout) stays in the autograd graph, so its parameters get a zero gradient, not none, and
+    DDP, which waits for a gradient of every parameter each step, runs without find_unused_parameters."""
+    return x + 0.0 * sum(p.sum() for p in module.parameters() if p.requires_grad)
+
+
 class TransformerLayer(nn.Module):
     """One encoder layer on `x[B, N, D]`.
 
@@ -153,7 +160,8 @@ class TransformerEncoder(nn.Module):
         layer_norm_first: pre-LN layers (incompatible with `deep_norm`).
         deep_norm: DeepNorm residual scale `(2 * num_layers) ** 0.25`, init gains `(8 * num_layers) ** -0.25`.
         dropout, attention_dropout, activation_dropout: dropout probabilities (training only).
-        layerdrop: probability of skipping each layer in training.
+        layerdrop: probability of skipping each layer in training (drawn per layer and step from the
+            global RNG); a skipped layer's parameters get a zero gradient (`skip_in_graph`).
         layer_wise_gradient_decay_ratio: gradients are multiplied by this before every layer, so a
             parameter below k layers receives ratio**k of its gradient (forward values unchanged).
         activation: FFN activation name (`activation_fn`).
@@ -271,8 +279,9 @@ class TransformerEncoder(nn.Module):
             if self.layer_wise_gradient_decay_ratio != 1.0:
                 x = scale_gradient(x, self.layer_wise_gradient_decay_ratio)
             if self.training and self.layerdrop > 0.0 and torch.rand(()) < self.layerdrop:
-                continue
-            x = layer(x, padding_mask, position_bias)
+                x = skip_in_graph(x, layer)
+            else:
+                x = layer(x, padding_mask, position_bias)
         if self.layer_norm_first:
             x = self.layer_norm(x)
         return x

@@ -1,4 +1,7 @@
-"""Building blocks of the BEATs Transformer (ssl_lightning.nn): buckets, positions, attention, init."""
+"""Building blocks of the BEATs Transformer (ssl_lightning.nn): buckets, positions, attention, init,
+layer dropout."""
+
+import copy
 
 import pytest
 import torch
@@ -126,3 +129,49 @@ def test_deep_norm_alpha_of_the_released_depth():
         dim=8, num_layers=12, num_heads=2, ffn_dim=8, conv_pos=4, deep_norm=False, conv_pos_groups=2
     )
     assert plain.layers[0].residual_scale == 1.0
+
+
+def layerdrop_encoder(layerdrop: float) -> TransformerEncoder:
+    """4 small post-LN DeepNorm layers, no dropout: the layer dropout draws are the only randomness."""
+    torch.manual_seed(0)
+    return TransformerEncoder(
+        dim=8, num_layers=4, num_heads=2, ffn_dim=16, conv_pos=4, conv_pos_groups=2, dropout=0.0,
+        attention_dropout=0.0, layerdrop=layerdrop,
+    )  # fmt: skip
+
+
+def test_layer_dropout_one_skips_every_layer_in_training_and_none_in_eval():
+    encoder = layerdrop_encoder(1.0).train()
+    x = torch.randn(2, 6, 8, requires_grad=True)
+    with torch.no_grad():  # no layer: the output is the input stage alone, LN(x + conv(x))
+        no_layers = F.layer_norm(x + encoder.pos_conv(x, None, 6), (8,))
+    output = encoder(x)
+    assert_close(output, no_layers)
+    output.pow(2).sum().backward()
+    for name, parameter in encoder.layers.named_parameters():  # in the graph, at weight zero (DDP)
+        assert parameter.grad is not None and torch.equal(parameter.grad, torch.zeros_like(parameter)), name
+    assert encoder.pos_conv.weight_v.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert (encoder.eval()(x) - no_layers).abs().max() > 0.1  # eval mode: every layer runs
+
+
+def test_layer_dropout_output_equals_the_kept_layers_alone():
+    encoder = layerdrop_encoder(0.5).train()
+    ran: list[int] = []
+    for index, layer in enumerate(encoder.layers):
+        layer.register_forward_hook(lambda module, args, output, index=index: ran.append(index))
+    x = torch.randn(2, 6, 8)
+    steps, layers_run = 50, 0
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for _ in range(steps):
+            ran.clear()
+            output = encoder(x)
+            pattern = list(ran)
+            layers_run += len(pattern)
+            kept = copy.deepcopy(encoder)  # the kept layers alone, in order, without layer dropout
+            kept.layers = torch.nn.ModuleList(kept.layers[i] for i in pattern)
+            kept.layerdrop = 0.0
+            assert_close(output, kept(x), msg=f"kept layers {pattern}")
+    dropped = 4 * steps - layers_run  # Binomial(200, 0.5): 100 +- 7
+    assert 70 <= dropped <= 130, f"{dropped} of {4 * steps} layers dropped with layerdrop 0.5"
