@@ -87,7 +87,8 @@ class NormEMAVectorQuantizer(nn.Module):
 
     `forward(z[..., Q])` l2-normalises z, picks the codeword of smallest squared distance
     `||z||^2 + ||w_k||^2 - 2 z.w_k` (lowest index on ties) and returns the straight-through codewords,
-    the commitment loss `beta * mse(sg(w), z)` and the indices. Only in training mode does it
+    the commitment loss `beta * mse(sg(w), z)` and the indices, all three from the codebook before
+    this call's EMA step (the official quantizer gathers, then updates). Only in training mode does it
     initialise a fresh codebook (`embedding.initted == 0`) by spherical k-means on the batch
     (`kmeans_init`), then update the usage statistics
     `cluster_size <- decay * cluster_size + (1 - decay) * counts` and the codewords
@@ -156,9 +157,9 @@ class NormEMAVectorQuantizer(nn.Module):
                 self.kmeans_init(flat if weights is None else flat[weights])
             self._check_initialized()
             indices = self.nearest(z.detach())
+            quantized = self.embedding(indices)  # a copy: the codewords before this step's EMA update
             if self.training:
                 self.ema_update(flat, indices.flatten(), weights)
-            quantized = self.embedding(indices)
             loss = self.beta * F.mse_loss(quantized.detach(), z)
             return QuantizerOutput(z + (quantized - z).detach(), loss, indices)
 
