@@ -338,7 +338,7 @@ class SelfDistilledTokenizerTraining(SSLMethod):
         valid = None if patch_padding is None else ~patch_padding
         quantized, _, indices = self.tokenizer.quantize(encoded, valid)
         prediction = self.estimator(quantized, patch_padding)
-        codewords = self.tokenizer.quantize.embedding(indices)
+        codewords = quantized.detach()  # the selected codewords, from the codebook before the EMA step
         return DistillationOutput(
             self_distillation_loss(prediction, target, encoded, codewords, valid), indices, valid
         )
