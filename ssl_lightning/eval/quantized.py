@@ -20,10 +20,15 @@ precision), not the probe or the fine-tuning head: the CPT CIFAR ResNets that CQ
 the stem and all convolutions but keep the classifier at full precision. An encoder that already
 holds quant layers (e.g. trained by Contrastive Quant) is not converted again, only set to `bits`.
 
-Activation ranges are the min and max of each layer input tensor, i.e. of the whole batch: a
-sample's quantized features depend on the other samples of its batch (CPT keeps running ranges for
-evaluation; `nn/quantization.py` has none). The evaluation loaders run in index order, so the
-results are reproducible for a given batch size.
+Activation ranges (`QuantizerConfig.activation_range`): "running" (default, CPT's) quantizes each
+layer input in eval mode with the running min / range kept in training, so a sample's quantized
+features do not depend on the other samples of its batch. Fine-tuning records them as it trains at
+`bits` (momentum 0.9, from CPT's initial 0, or from the values an encoder trained by Contrastive
+Quant carries). `linear_eval` uses an encoder's recorded ranges; an encoder without them (e.g. one
+trained at full precision only) has them measured first on the train split (`measuring_ranges`:
+CPT's measure mode, the mean over the batches). "batch" uses each input tensor's own min / max, so
+features depend on the batch; the evaluation loaders run in index order, so those results are
+reproducible for a given batch size.
 
 The paper's fine-tuning schedules (Appendix A): CIFAR-100, SGD momentum 0.9, cosine decay from lr
 0.1, 50 epochs (the defaults here); ImageNet, Nesterov SGD ("sgd" in timm), lr 0.1, batch 512, no
@@ -53,7 +58,13 @@ from ssl_lightning.methods.base import SSLMethod
 from ssl_lightning.methods.supervised import SupervisedClassifier
 from ssl_lightning.nn.optim import OptimizerConfig
 from ssl_lightning.nn.quantization import QuantizerConfig, check_bits, is_full_precision
-from ssl_lightning.nn.quantized_model import quant_layers, quantize_model, set_precision
+from ssl_lightning.nn.quantized_model import (
+    has_running_ranges,
+    measuring_ranges,
+    quant_layers,
+    quantize_model,
+    set_precision,
+)
 
 METRIC = "accuracy"
 PAPER_BITS: tuple[int | None, ...] = (None, 4)
@@ -106,7 +117,8 @@ class FixedPrecision(L.Callback):
     """Fake-quantize `pl_module.encoder` once at setup and fix its precision at `bits` (None: FP).
 
     For fine-tuning at a fixed precision, e.g. `SupervisedClassifier` at 4 bits. The encoder keeps its
-    parameters and state_dict keys, so checkpoints load into an unquantized model; apply the callback
+    parameters and their state_dict keys and adds each quant layer's running activation range
+    (`RANGE_BUFFERS`), recorded while it trains at `bits` and used in eval mode; apply the callback
     again (e.g. to `trainer.test`) to evaluate at `bits`.
 
     Args:
@@ -180,6 +192,9 @@ def linear_eval(
 ) -> list[TaskResult]:
     """Linear probe of the frozen `method` at each precision of `bits` and each label fraction.
 
+    At b bits with running activation ranges, an encoder without recorded ranges has them measured
+    on the train split first (on a copy; see the module docstring).
+
     Features of the train, valid and test splits are extracted once per precision; the probe trains
     on the train features of each `fractions` entry (class-balanced, seeded by the datamodule's seed)
     and selects on valid only when valid is not the test split. One `TaskResult` per (fraction,
@@ -195,6 +210,9 @@ def linear_eval(
         model = method_at_precision(method, precision, skip_first, skip_last, quantizer)
         was_training, was_on = model.training, next(model.parameters()).device
         model.to(target).eval()
+        if not is_full_precision(precision) and not has_running_ranges(model.encoder):
+            with measuring_ranges(model.encoder):
+                extract_features(model.embed, datamodule.subclip_dataloader("train"), target)
         splits = ("train", "valid", "test") if use_valid else ("train", "test")
         features = {
             split: extract_features(model.embed, datamodule.subclip_dataloader(split), target)

@@ -14,6 +14,14 @@ per tensor. Eq. 9 as printed (R = floor, grid at integer multiples of S_a) is av
 S_a / 2 on average, and a grid not anchored at min(A) generally misses min and max (values can
 leave [min, max]; with round-to-nearest it can even take 2^q + 1 values).
 
+Activation ranges (`QuantizerConfig.activation_range`): "running" (default) is CPT's
+`QuantMeasure`: each layer keeps a running zero point (min) and range of its input, 0 at first and
+updated in training mode by every quantized forward as running = 0.9 * running + 0.1 * batch
+(momentum 0.9 multiplies the old value, unlike BatchNorm's), one value per tensor; training
+quantizes with the batch's own min / max and eval mode with the running ones (input clamped into
+them), so an eval feature of a sample does not depend on the rest of its batch. "batch" uses the
+min / max of each input tensor in both modes. The scale is max(range / (2^q - 1), 1e-8), as CPT's.
+
 The quantized tensors stay floating point (quantize, then map back to real values), so the layers
 run the ordinary float convolution / matmul.
 """
@@ -29,8 +37,14 @@ from einops import rearrange
 from torch import Tensor, nn
 
 Rounding = Literal["nearest", "floor"]
+ActivationRange = Literal["running", "batch"]
 FULL_PRECISION_BITS = 32
 ROUNDINGS = ("nearest", "floor")
+ACTIVATION_RANGES = ("running", "batch")
+RANGE_BUFFERS = ("running_zero_point", "running_range", "range_updates")
+"""The buffers of a quant layer's running activation range (`QuantLayer`)."""
+MIN_SCALE = 1e-8
+"""Smallest quantization step, as CPT's (`torch.max(scale, 1e-8)`): a constant tensor keeps its value."""
 
 
 def check_bits(bits: int | None) -> None:
@@ -49,10 +63,11 @@ def is_full_precision(bits: int | None) -> bool:
 
 
 class _LinearQuantizeSTE(torch.autograd.Function):
-    """Forward: fake-quantize to the grid given by (lo, scale); backward: straight-through.
+    """Forward: fake-quantize to the grid of step max(value_range / levels, MIN_SCALE) starting at lo;
+    backward: straight-through.
 
     The gradient passes unchanged (identity); when the range was given explicitly (`clip`) it is
-    zero where x lay outside [lo, hi] and was clamped. No gradient flows to the range.
+    zero where x lay outside [lo, lo + value_range] and was clamped. No gradient flows to the range.
     """
 
     @staticmethod
@@ -60,7 +75,7 @@ class _LinearQuantizeSTE(torch.autograd.Function):
         ctx,
         x: Tensor,
         lo: Tensor,
-        hi: Tensor,
+        value_range: Tensor,
         levels: int,
         rounding: str,
         zero_point: bool,
@@ -68,14 +83,13 @@ class _LinearQuantizeSTE(torch.autograd.Function):
     ) -> Tensor:
         ctx.clip = clip
         work = x.float() if x.element_size() < 4 else x
-        lo, hi = lo.to(work.dtype), hi.to(work.dtype)
+        lo, value_range = lo.to(work.dtype), value_range.to(work.dtype)
         if clip:
+            hi = lo + value_range
             ctx.save_for_backward((x >= lo) & (x <= hi))
             work = work.clamp(lo, hi)
-        value_range = hi - lo
-        scale = value_range / levels
-        inverse_scale = levels / value_range.clamp_min(levels * torch.finfo(work.dtype).tiny)
-        grid = (work - lo).mul_(inverse_scale) if zero_point else work.mul(inverse_scale)
+        scale = (value_range / levels).clamp_min(MIN_SCALE)
+        grid = (work - lo).div_(scale) if zero_point else work.div(scale)
         if rounding == "nearest":
             grid.round_()
         else:
@@ -85,7 +99,7 @@ class _LinearQuantizeSTE(torch.autograd.Function):
         if zero_point:
             out.add_(lo)
         else:
-            out = torch.where(scale > 0, out, work)
+            out = torch.where(value_range > 0, out, work)
         return out.to(x.dtype)
 
     @staticmethod
@@ -125,6 +139,7 @@ def linear_quantize(
     channel). An explicit range clamps x into it first and the gradient is zero outside it;
     otherwise the gradient is the identity. A constant tensor (range 0) is returned unchanged.
     `bits=None` or `bits >= 32` returns x itself. Half-precision inputs are quantized in float32.
+    S is at least `MIN_SCALE` (CPT's floor).
 
     Example: x = [0, 0.3, 1], bits = 2 -> S = 1/3 -> [0, 1/3, 1].
     """
@@ -145,7 +160,7 @@ def linear_quantize(
     lo, hi = _range(x, per_channel) if x_min is None or x_max is None else (None, None)
     lo = torch.as_tensor(x_min, device=x.device).detach() if x_min is not None else lo
     hi = torch.as_tensor(x_max, device=x.device).detach() if x_max is not None else hi
-    return _LinearQuantizeSTE.apply(x, lo, hi, 2**bits - 1, rounding, zero_point, clip)
+    return _LinearQuantizeSTE.apply(x, lo, hi - lo, 2**bits - 1, rounding, zero_point, clip)
 
 
 @dataclass(frozen=True)
@@ -157,24 +172,48 @@ class QuantizerConfig:
         rounding: "nearest" (CPT, Jacob et al.) or "floor" (eq. 9 as printed).
         zero_point: grid starting at the minimum (CPT, Jacob et al.); False: eq. 9 as printed.
         quantize_input: also fake-quantize the input activations (CQ quantizes weights and activations).
+        activation_range: "running" (CPT): eval mode quantizes inputs with the running range kept in
+            training; "batch": with each input tensor's own min / max, also in eval mode.
+        range_momentum: CPT's momentum m of the running range, running = m * running + (1 - m) * batch.
     """
 
     weight_per_channel: bool = True
     rounding: Rounding = "nearest"
     zero_point: bool = True
     quantize_input: bool = True
+    activation_range: ActivationRange = "running"
+    range_momentum: float = 0.9
 
     def __post_init__(self) -> None:
         if self.rounding not in ROUNDINGS:
             raise ValueError(f"QuantizerConfig.rounding must be one of {ROUNDINGS}, got {self.rounding!r}")
+        if self.activation_range not in ACTIVATION_RANGES:
+            raise ValueError(
+                f"QuantizerConfig.activation_range must be one of {ACTIVATION_RANGES}, got "
+                f"{self.activation_range!r}"
+            )
+        if not 0.0 <= self.range_momentum < 1.0:
+            raise ValueError(f"QuantizerConfig.range_momentum must be in [0, 1), got {self.range_momentum}")
 
 
 class QuantLayer:
-    """Mixin of the fake-quantized layers: precision `bits` (None = full precision) and its config."""
+    """Mixin of the fake-quantized layers: precision `bits` (None = full precision), its config and
+    the running range of the input activation (buffers `running_zero_point`, `running_range`: CPT's
+    `QuantMeasure`; `range_updates` counts the batches they have seen).
+
+    In eval mode a layer whose running range has seen no batch yet (e.g. just converted by
+    `quantize_model`) uses the batch range. A state_dict without these buffers (a plain model's)
+    loads with them reset. `measure = True` is CPT's measure mode: the running range becomes the
+    mean of the ranges of the batches seen since `reset_ranges()` (momentum n / (n + 1)), in any
+    mode, and the input passes unquantized (the weight is still quantized).
+    """
 
     bits: int | None
     config: QuantizerConfig
     weight: Tensor
+    running_zero_point: Tensor
+    running_range: Tensor
+    range_updates: Tensor
 
     def __init__(
         self, *args, bits: int | None = None, config: QuantizerConfig = QuantizerConfig(), **kwargs
@@ -183,6 +222,17 @@ class QuantLayer:
         check_bits(bits)
         self.bits = bits
         self.config = config
+        self.measure = False
+        for name in RANGE_BUFFERS:
+            self.register_buffer(name, None)
+        self.reset_ranges()
+
+    def reset_ranges(self) -> None:
+        """Running zero point and range 0 (CPT's initial value), no batch seen; on the weight's device."""
+        device = self.weight.device
+        self.running_zero_point = torch.zeros((), device=device)
+        self.running_range = torch.zeros((), device=device)
+        self.range_updates = torch.zeros((), dtype=torch.long, device=device)
 
     def quantized_weight(self) -> Tensor:
         """The weight fake-quantized at `self.bits` (per output channel unless configured otherwise)."""
@@ -195,12 +245,52 @@ class QuantLayer:
         )
 
     def quantized_input(self, input: Tensor) -> Tensor:
-        """The input activation fake-quantized at `self.bits` with one range for the whole tensor."""
-        if not self.config.quantize_input:
+        """The input activation fake-quantized at `self.bits` with one range for the whole tensor: the
+        batch's (training mode, or `activation_range="batch"`) or the running one (eval mode)."""
+        config = self.config
+        if not config.quantize_input:
             return input
-        return linear_quantize(
-            input, self.bits, rounding=self.config.rounding, zero_point=self.config.zero_point
+        if config.activation_range == "batch":
+            return linear_quantize(input, self.bits, rounding=config.rounding, zero_point=config.zero_point)
+        levels = 2**self.bits - 1
+        if self.training or self.measure:
+            lo, hi = torch.aminmax(input.detach())
+            self._update_ranges(lo, hi - lo)
+            if self.measure:
+                return input
+            return _LinearQuantizeSTE.apply(
+                input, lo, hi - lo, levels, config.rounding, config.zero_point, False
+            )
+        if not self.range_updates:  # never trained at low precision: no running range to use yet
+            return linear_quantize(input, self.bits, rounding=config.rounding, zero_point=config.zero_point)
+        return _LinearQuantizeSTE.apply(
+            input,
+            self.running_zero_point,
+            self.running_range,
+            levels,
+            config.rounding,
+            config.zero_point,
+            True,
         )
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, *args) -> None:
+        """Load as the wrapped layer; a state_dict of a plain layer (no range buffers) resets the ranges."""
+        names = {prefix + name for name in RANGE_BUFFERS}
+        plain = names.isdisjoint(state_dict)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, *args)
+        if plain:
+            missing_keys[:] = [key for key in missing_keys if key not in names]
+            self.reset_ranges()
+
+    @torch.no_grad()
+    def _update_ranges(self, lo: Tensor, value_range: Tensor) -> None:
+        """CPT's update: running = m * running + (1 - m) * batch (m = n / (n + 1) when measuring)."""
+        momentum = (
+            self.range_updates / (self.range_updates + 1) if self.measure else self.config.range_momentum
+        )
+        self.running_zero_point.mul_(momentum).add_(lo * (1 - momentum))
+        self.running_range.mul_(momentum).add_(value_range * (1 - momentum))
+        self.range_updates += 1
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, bits={self.bits}, {self.config}"
@@ -230,6 +320,7 @@ class QuantConv2d(QuantLayer, nn.Conv2d):
             config=config,
         )
         quant.weight, quant.bias = conv.weight, conv.bias
+        quant.reset_ranges()
         return quant.train(conv.training)
 
     def forward(self, input: Tensor) -> Tensor:
@@ -255,6 +346,7 @@ class QuantLinear(QuantLayer, nn.Linear):
             config=config,
         )
         quant.weight, quant.bias = linear.weight, linear.bias
+        quant.reset_ranges()
         return quant.train(linear.training)
 
     def forward(self, input: Tensor) -> Tensor:

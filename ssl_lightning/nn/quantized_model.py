@@ -3,7 +3,9 @@
 `quantize_model` swaps every `nn.Conv2d` / `nn.Linear` for a `QuantConv2d` / `QuantLinear` that
 shares its parameters (same names, same state_dict), at full precision. `precision(model, bits)`
 then runs one network at any precision: Contrastive Quant's branches at q1 and q2 and the full
-precision forward of evaluation use the same weights.
+precision forward of evaluation use the same weights. `measuring_ranges(model)` records the running
+activation ranges that eval mode quantizes with (CPT's measure mode), for a model that was not
+trained at low precision.
 """
 
 from __future__ import annotations
@@ -117,3 +119,34 @@ def precision(model: nn.Module, bits: int | None) -> Iterator[nn.Module]:
         yield model
     finally:
         set_precision(model, previous)
+
+
+def has_running_ranges(model: nn.Module) -> bool:
+    """Whether every quant layer of `model` that eval mode quantizes with a running range has one."""
+    return all(
+        int(layer.range_updates) > 0
+        for layer in quant_layers(model)
+        if layer.config.quantize_input and layer.config.activation_range == "running"
+    )
+
+
+@contextmanager
+def measuring_ranges(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block, every quant layer of `model` measures its running activation range afresh
+    (CPT's measure mode): the mean of the per-tensor min and range of the inputs it sees, in train
+    or eval mode, the inputs passing unquantized. Run the calibration batches at the precision to
+    evaluate (weights are quantized); BatchNorm and the rest follow the model's own mode:
+
+        with torch.no_grad(), measuring_ranges(encoder):
+            for images in batches:
+                encoder(images)
+    """
+    layers = quant_layers(model)
+    for layer in layers:
+        layer.reset_ranges()
+        layer.measure = True
+    try:
+        yield model
+    finally:
+        for layer in layers:
+            layer.measure = False

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from ssl_lightning.data.image.digits import DigitsDataModule
+from ssl_lightning.data import DigitsDataModule
 from ssl_lightning.eval.probe import ProbeConfig
 from ssl_lightning.eval.quantized import (
     FixedPrecision,
@@ -18,8 +18,8 @@ from ssl_lightning.eval.quantized import (
 )
 from ssl_lightning.methods import FrozenEncoder, SupervisedClassifier
 from ssl_lightning.nn.optim import OptimizerConfig
-from ssl_lightning.nn.quantization import QuantConv2d, QuantLinear
-from ssl_lightning.nn.quantized_model import quant_layers
+from ssl_lightning.nn.quantization import RANGE_BUFFERS, QuantConv2d, QuantLinear
+from ssl_lightning.nn.quantized_model import has_running_ranges, quant_layers
 
 OPTIM = OptimizerConfig(name="adamw", lr=1e-2, weight_decay=0.0)
 PROBE = ProbeConfig(max_steps=200, warmup_steps=20, eval_every=50)
@@ -111,7 +111,9 @@ def test_fixed_precision_callback_quantizes_the_encoder_for_training(digits):
     )
     trainer.fit(model, datamodule=digits)
     assert [layer.bits for layer in quant_layers(model.encoder)] == [4, 4]
-    assert set(model.state_dict()) == keys
+    ranges = {f"encoder.net.{i}.{name}" for i in (0, 3) for name in RANGE_BUFFERS}
+    assert set(model.state_dict()) == keys | ranges
+    assert all(layer.range_updates.item() == 2 for layer in quant_layers(model.encoder))  # one per step
     batch = next(iter(digits.test_dataloader()))
     with torch.no_grad():
         quantized = model(batch)
@@ -143,6 +145,28 @@ def test_linear_eval_at_each_precision_and_fraction(digits):
     assert again[0].value == results[3].value
     with pytest.raises(ValueError, match="label_fraction=None"):
         linear_eval(FrozenEncoder(_encoder()), labelled)
+
+
+def test_linear_eval_measures_missing_ranges_so_features_do_not_depend_on_the_batch(digits, monkeypatch):
+    measured = []
+    original = linear_eval.__globals__["extract_features"]
+
+    def record(embed, loader, device):
+        features = original(embed, loader, device)
+        measured.append(has_running_ranges(embed.__self__.encoder))
+        if len(measured) == 1:  # the measuring pass: its inputs pass unquantized
+            return features
+        images = next(iter(loader))["image"]
+        with torch.no_grad():  # the first image alone and beside nine-times brighter ones
+            alone = embed({"image": images[:1]})
+            together = embed({"image": torch.cat([images[:1], images[1:] * 10])})[:1]
+        torch.testing.assert_close(alone, together, rtol=0, atol=1e-6)  # 1e-6: float sums only
+        return features
+
+    monkeypatch.setitem(linear_eval.__globals__, "extract_features", record)
+    linear_eval(FrozenEncoder(_encoder()), digits, bits=(4,), probe=PROBE, device="cpu")
+    assert measured[0], "the train split was not used to measure the running activation ranges"
+    assert all(measured) and len(measured) == 4  # measure on train, then train, valid, test
 
 
 def test_finetune_table_is_deterministic_and_beats_chance(digits, tmp_path):

@@ -9,8 +9,9 @@ from torch import nn
 from ssl_lightning.augment import ImageViews
 from ssl_lightning.cli import main
 from ssl_lightning.methods import BYOL, ContrastiveQuantConfig, SimCLR, load_method
-from ssl_lightning.nn.losses import NTXentLoss, byol_loss
-from ssl_lightning.nn.quantization import QuantizerConfig, QuantLayer
+from ssl_lightning.methods.two_view import TwoViewMethod
+from ssl_lightning.nn.losses import byol_loss
+from ssl_lightning.nn.quantization import RANGE_BUFFERS, QuantizerConfig, QuantLayer
 from ssl_lightning.nn.quantized_model import precision, quant_layers, set_precision
 
 Q1, Q2 = 3, 5
@@ -70,36 +71,77 @@ def _branches(model, batches: dict[int, torch.Tensor]) -> dict[int, torch.Tensor
 
 
 @pytest.mark.parametrize("objective", ["cq_a", "cq_b", "cq_c", "cq_quant"])
-def test_simclr_objective_runs_its_branches_at_q1_and_q2_and_sums_the_right_terms(objective):
+def test_simclr_objective_runs_its_branches_at_q1_and_q2(objective):
     model = _simclr(ContrastiveQuantConfig(objective))
     images = _images()
     calls = _record_encoder_calls(model, model.encoder)
     torch.manual_seed(7)
-    loss = model.contrastive_quant_loss(images, Q1, Q2)
+    model.contrastive_quant_loss(images, Q1, Q2)
     v1, v2 = _views(model, images, 7)
-    nce = NTXentLoss(0.5)
-    if objective == "cq_a":  # NCE(F_q1(Aug1 x), F_q2(Aug2 x)): one pass of B per precision
-        expected_calls = [(Q1, v1), (Q2, v2)]
-        out = _branches(model, {Q1: v1, Q2: v2})
-        expected = nce(out[Q1], out[Q2])
-    elif objective == "cq_quant":  # NCE(F_q1(x), F_q2(x)): no augmentation
-        expected_calls = [(Q1, images), (Q2, images)]
-        out = _branches(model, {Q1: images, Q2: images})
-        expected = nce(out[Q1], out[Q2])
-    else:  # both views at each precision, one pass of 2B per precision
-        both = torch.cat([v1, v2])
-        expected_calls = [(Q1, both), (Q2, both)]
-        out = _branches(model, {Q1: both, Q2: both})
-        (f1, f1_plus), (f2, f2_plus) = out[Q1].chunk(2), out[Q2].chunk(2)
-        expected = nce(f1, f1_plus) + nce(f2, f2_plus)  # CQ-B, eq. 7
-        if objective == "cq_c":  # eq. 8 adds the precision pairs of each view
-            expected = expected + nce(f1, f2) + nce(f1_plus, f2_plus)
-    recorded = calls[: len(expected_calls)]
-    assert [bits for bits, _ in recorded] == [bits for bits, _ in expected_calls]
-    for (_, seen), (_, wanted) in zip(recorded, expected_calls, strict=True):
+    expected_calls = {
+        "cq_a": [(Q1, v1), (Q2, v2)],  # NCE(F_q1(Aug1 x), F_q2(Aug2 x)): one pass of B per precision
+        "cq_quant": [(Q1, images), (Q2, images)],  # NCE(F_q1(x), F_q2(x)): no augmentation
+    }.get(objective, [(Q1, torch.cat([v1, v2])), (Q2, torch.cat([v1, v2]))])  # both views, 2B a pass
+    assert [bits for bits, _ in calls] == [bits for bits, _ in expected_calls]
+    for (_, seen), (_, wanted) in zip(calls, expected_calls, strict=True):
         torch.testing.assert_close(seen, wanted)
-    torch.testing.assert_close(loss, expected)
     assert all(layer.bits is None for layer in quant_layers(model))
+
+
+class ShiftViews(nn.Module):
+    """View k (k = 1, 2, ... in call order) of x is x + 0.1 k: views known by hand."""
+
+    domain = "image"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x, generator=None):
+        self.calls += 1
+        return x + 0.1 * self.calls
+
+
+class IdentityLinearEncoder(nn.Module):
+    """One `nn.Linear(1, 1)` of weight 1 and no bias: quantized, the network is its input's quantizer."""
+
+    embed_dim = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(1, 1, bias=False)
+        nn.init.ones_(self.fc.weight)
+
+
+class L1Branches(TwoViewMethod):
+    """Branch output = the encoder's linear layer on `[N, 1]` inputs; NCE(a, b) = sum |a - b|."""
+
+    def forward(self, views):
+        return self.encoder.fc(views)
+
+    def pair_loss(self, a, b):
+        return (a - b).abs().sum()
+
+
+# x = (0, 0.2, 0.6), views v1 = x + 0.1 = (0.1, 0.3, 0.7), v2 = x + 0.2 = (0.2, 0.4, 0.8), q1 = 1, q2 = 3
+# bits; CPT's quantizer, one range per pass: Q(a) = min + S round((a - min) / S), S = range / (2^q - 1).
+# CQ-B / CQ-C pass [v1, v2] (min 0.1, range 0.7): 1 bit, S = 0.7: f1 = (.1, .1, .8), f1+ = (.1, .1, .8);
+#   3 bits, S = 0.1: f2 = (.1, .3, .7), f2+ = (.2, .4, .8) (exact). NCE(f1, f1+) = 0,
+#   NCE(f2, f2+) = 0.3, NCE(f1, f2) = 0 + .2 + .1 = 0.3, NCE(f1+, f2+) = .1 + .3 + 0 = 0.4.
+#   CQ-B (eq. 7) = 0 + 0.3; CQ-C (eq. 8) = 0 + 0.3 + 0.3 + 0.4 = 1.0.
+# CQ-A (eq. 4): v1 at 1 bit (min .1, S = .6): (.1, .1, .7); v2 at 3 bits (min .2, S = .6 / 7):
+#   (.2, .2 + 1.2 / 7, .8); NCE = .1 + (.1 + 1.2 / 7) + .1 = 0.3 + 1.2 / 7.
+# CQ-quant (sec. 4.5): x at 1 bit (S = .6): (0, 0, .6); at 3 bits (S = .6 / 7): (0, 1.2 / 7, .6);
+#   NCE = 1.2 / 7.
+@pytest.mark.parametrize(
+    "objective, expected",
+    [("cq_a", 0.3 + 1.2 / 7), ("cq_b", 0.3), ("cq_c", 1.0), ("cq_quant", 1.2 / 7)],
+)
+def test_objective_worked_example_from_the_papers_equations(objective, expected):
+    model = L1Branches(IdentityLinearEncoder(), ShiftViews(), ContrastiveQuantConfig(objective))
+    x = torch.tensor([[0.0], [0.2], [0.6]])
+    loss = model.contrastive_quant_loss(x, 1, 3)
+    assert loss.item() == pytest.approx(expected, abs=1e-6), f"{objective}: {loss.item()} != {expected}"
 
 
 def test_byol_cq_a_predicts_the_full_precision_target_unless_quantize_target():
@@ -152,7 +194,9 @@ def test_the_encoder_is_quantized_once_and_embeds_at_full_precision_unless_told(
     plain, model = _simclr(None), _simclr(ContrastiveQuantConfig())
     assert all(isinstance(m, QuantLayer) for m in (model.encoder.conv, model.encoder.fc))
     assert not quant_layers(model.projector)
-    assert model.state_dict().keys() == plain.state_dict().keys()
+    # the quant layers add their running activation range (CPT's QuantMeasure buffers)
+    ranges = {f"encoder.{layer}.{name}" for layer in ("conv", "fc") for name in RANGE_BUFFERS}
+    assert model.state_dict().keys() == plain.state_dict().keys() | ranges
     model.load_state_dict(plain.state_dict())
     batch = {"image": _images()}
     plain.eval(), model.eval()

@@ -1,6 +1,5 @@
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ssl_lightning.nn.quantization import (
@@ -38,12 +37,16 @@ def test_zero_point_worked_example_one_bit() -> None:
     )
 
 
-def test_eight_bit_oracle_on_linspace() -> None:
-    x = torch.linspace(0, 1, 11)
-    out = linear_quantize(x, 8)
-    expected = torch.round(x * 255) / 255  # 0.5 * 255 = 127.5 rounds half to even: 128
-    assert torch.allclose(out, expected, atol=1e-7)
-    assert torch.equal(torch.round(out * 255), torch.round(x * 255))
+def test_eight_bit_oracle_away_from_ties() -> None:
+    x = torch.tensor([0.0, 0.11, 0.37, 0.5004, 1.0])  # x * 255 = 0, 28.05, 94.35, 127.60, 255
+    expected = torch.tensor([0.0, 28.0, 94.0, 128.0, 255.0]) / 255
+    assert torch.allclose(linear_quantize(x, 8), expected, atol=1e-7)
+
+
+def test_ties_follow_cpts_division_by_the_scale() -> None:
+    # float32 0.1 / float32(1 / 255) = 25.4999... (CPT divides by the scale), so 0.1 goes to 25 / 255;
+    # multiplying by 255 instead gives 25.50000038 -> 26
+    assert linear_quantize(torch.tensor([0.0, 0.1, 1.0]), 8)[1].item() == pytest.approx(25 / 255, abs=1e-7)
 
 
 @pytest.mark.parametrize("bits", [2, 4, 6, 8, 12, 16])
@@ -132,6 +135,13 @@ def test_full_precision_is_identity() -> None:
     assert linear_quantize(integer, None) is integer
 
 
+def test_bad_quantizer_configs_raise() -> None:
+    with pytest.raises(ValueError, match="activation_range must be one of"):
+        QuantizerConfig(activation_range="ema")
+    with pytest.raises(ValueError, match=r"range_momentum must be in \[0, 1\)"):
+        QuantizerConfig(range_momentum=1.0)
+
+
 def test_bad_arguments_raise_clear_errors() -> None:
     x = torch.randn(4)
     with pytest.raises(ValueError, match="bits must be >= 1"):
@@ -159,37 +169,111 @@ def test_half_precision_inputs_keep_their_dtype() -> None:
     assert torch.allclose(out.float(), linear_quantize(x.bfloat16().float(), 4), atol=1e-2)
 
 
-def test_quant_conv2d_quantizes_weight_per_channel_and_input_per_tensor() -> None:
-    torch.manual_seed(0)
-    conv = QuantConv2d(3, 5, kernel_size=3, padding=1)
-    x = torch.randn(2, 3, 8, 8)
-    assert torch.equal(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1))
-    conv.bits = 4
-    expected = F.conv2d(
-        linear_quantize(x, 4), linear_quantize(conv.weight, 4, per_channel=True), conv.bias, padding=1
-    )
-    assert torch.equal(conv(x), expected)
-    assert not torch.allclose(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1), atol=1e-3)
-    assert "bits=4" in repr(conv)
-    weights_only = QuantConv2d(3, 5, 3, padding=1, bits=4, config=QuantizerConfig(quantize_input=False))
+def test_quant_conv2d_worked_example_weight_per_channel_and_input_per_tensor() -> None:
+    conv = QuantConv2d(1, 2, kernel_size=(1, 3))
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[1.0, 0.1, -0.5], [0.2, 0.6, 0.0]]).view(2, 1, 1, 3))
+        conv.bias.copy_(torch.tensor([0.05, -0.05]))
+    x = torch.tensor([0.0, 0.4, 0.9]).view(1, 1, 1, 3)
+    # full precision: 0.1 * 0.4 - 0.5 * 0.9 + 0.05 = -0.36; 0.6 * 0.4 - 0.05 = 0.19
+    torch.testing.assert_close(conv(x).flatten(), torch.tensor([-0.36, 0.19]))
+    conv.bits = 2
+    # input, one range: S = 0.9 / 3 = 0.3 -> (0, 0.3, 0.9); weight row 0: S = 1.5 / 3 = 0.5 ->
+    # (1, 0, -0.5); row 1: S = 0.6 / 3 = 0.2 -> (0.2, 0.6, 0); bias full precision:
+    # -0.5 * 0.9 + 0.05 = -0.40; 0.6 * 0.3 - 0.05 = 0.13
+    torch.testing.assert_close(conv(x).flatten(), torch.tensor([-0.40, 0.13]))
+    assert "bits=2" in repr(conv)
+    weights_only = QuantConv2d(1, 2, (1, 3), bits=2, config=QuantizerConfig(quantize_input=False))
     weights_only.load_state_dict(conv.state_dict())
-    expected = F.conv2d(x, linear_quantize(conv.weight, 4, per_channel=True), conv.bias, padding=1)
-    assert torch.equal(weights_only(x), expected)
+    # -0.5 * 0.9 + 0.05 = -0.40; 0.6 * 0.4 - 0.05 = 0.19
+    torch.testing.assert_close(weights_only(x).flatten(), torch.tensor([-0.40, 0.19]))
 
 
-def test_quant_linear_and_gradients() -> None:
-    torch.manual_seed(0)
-    linear = QuantLinear(6, 4, bits=3, config=QuantizerConfig(weight_per_channel=False))
-    x = torch.randn(5, 6, requires_grad=True)
-    expected = F.linear(linear_quantize(x, 3), linear_quantize(linear.weight, 3), linear.bias)
+def test_quant_linear_worked_example_per_tensor_weight_and_straight_through_gradients() -> None:
+    linear = QuantLinear(3, 2, bias=False, bits=2, config=QuantizerConfig(weight_per_channel=False))
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[1.0, 0.1, -0.5], [0.2, 0.6, 0.0]]))
+    x = torch.tensor([[0.0, 0.4, 0.9]], requires_grad=True)
     out = linear(x)
-    assert torch.equal(out, expected)
+    # weight, one range (-0.5, 1): S = 0.5 -> [[1, 0, -0.5], [0, 0.5, 0]]; input -> (0, 0.3, 0.9)
+    torch.testing.assert_close(out, torch.tensor([[-0.45, 0.15]]))
     out.sum().backward()
-    # straight-through: the gradients of F.linear(Q(x), Q(w)) with Q = identity in backward
-    assert torch.allclose(x.grad, linear_quantize(linear.weight, 3).sum(0).expand(5, 6))
-    assert torch.allclose(linear.weight.grad, linear_quantize(x, 3).detach().sum(0).expand(4, 6))
+    # straight through: d/dx = column sums of Q(w); d/dw = Q(x) in each row
+    torch.testing.assert_close(x.grad, torch.tensor([[1.0, 0.5, -0.5]]))
+    torch.testing.assert_close(linear.weight.grad, torch.tensor([[0.0, 0.3, 0.9]] * 2))
     linear.bits = None
-    assert torch.equal(linear(x), F.linear(x, linear.weight, linear.bias))
+    torch.testing.assert_close(linear(x), torch.tensor([[-0.41, 0.24]]))
+
+
+def test_running_range_worked_example_cpt_momentum_and_eval_quantization() -> None:
+    layer = QuantLinear(3, 3, bias=False, bits=2)
+    nn.init.eye_(layer.weight)  # per channel, each row's range is (0, 1): Q(w) = w
+    assert layer.running_range.item() == 0 and layer.range_updates.item() == 0  # CPT starts at 0
+    layer(torch.tensor([[0.0, 0.4, 0.9]]))  # batch min 0, range 0.9
+    # running = 0.9 * running + 0.1 * batch: zero point 0, range 0.09
+    assert (layer.running_zero_point.item(), layer.running_range.item()) == pytest.approx((0.0, 0.09))
+    trained = layer(torch.tensor([[-1.0, 0.0, 2.0]]))  # training quantizes with the batch range: S = 1
+    torch.testing.assert_close(trained, torch.tensor([[-1.0, 0.0, 2.0]]))
+    # zero point 0.9 * 0 + 0.1 * -1 = -0.1; range 0.9 * 0.09 + 0.1 * 3 = 0.381
+    assert (layer.running_zero_point.item(), layer.running_range.item()) == pytest.approx((-0.1, 0.381))
+    assert layer.range_updates.item() == 2
+    layer.eval()
+    # S = 0.381 / 3 = 0.127, grid -0.1, 0.027, 0.154, 0.281: -0.5 is clamped to -0.1, 0.1 -> 1.575
+    # steps -> 2 -> 0.154, 1.0 is clamped to 0.281
+    torch.testing.assert_close(layer(torch.tensor([[-0.5, 0.1, 1.0]])), torch.tensor([[-0.1, 0.154, 0.281]]))
+    assert layer.range_updates.item() == 2  # eval mode does not update
+
+
+def _trained_layer(activation_range: str) -> QuantLinear:
+    torch.manual_seed(0)
+    layer = QuantLinear(4, 3, bits=4, config=QuantizerConfig(activation_range=activation_range))
+    for _ in range(30):
+        layer(torch.randn(16, 4))
+    return layer.eval()
+
+
+def test_eval_features_of_a_sample_do_not_depend_on_its_batch_with_running_ranges() -> None:
+    sample = torch.tensor([[0.3, -0.2, 0.8, 0.1]])
+    others = torch.tensor([[5.0, -4.0, 0.0, 1.0]])  # an outlier widens a batch range
+    running = _trained_layer("running")
+    with torch.no_grad():
+        torch.testing.assert_close(running(torch.cat([sample, others]))[:1], running(sample), rtol=0, atol=0)
+        batch = _trained_layer("batch")
+        alone, together = batch(sample), batch(torch.cat([sample, others]))[:1]
+    assert (alone - together).abs().max() > 0.05  # per-batch ranges: the sample's features move
+    assert batch.range_updates.item() == 0
+
+
+def test_a_layer_without_a_running_range_uses_the_batch_range_in_eval_mode() -> None:
+    layer = QuantLinear(3, 3, bias=False, bits=2).eval()
+    nn.init.eye_(layer.weight)
+    # no training batch yet: the batch's own range (0, 0.9), S = 0.3 -> (0, 0.3, 0.9)
+    torch.testing.assert_close(layer(torch.tensor([[0.0, 0.4, 0.9]])), torch.tensor([[0.0, 0.3, 0.9]]))
+
+
+def test_measure_mode_averages_the_batch_ranges_and_passes_the_input() -> None:
+    layer = QuantLinear(3, 3, bias=False, bits=2).eval()
+    nn.init.eye_(layer.weight)
+    layer.measure = True
+    first = layer(torch.tensor([[0.0, 0.4, 0.9]]))
+    layer(torch.tensor([[-1.0, 0.0, 2.0]]))
+    torch.testing.assert_close(first, torch.tensor([[0.0, 0.4, 0.9]]))  # input unquantized
+    # mean of the two batches: zero point (0 - 1) / 2 = -0.5, range (0.9 + 3) / 2 = 1.95
+    assert (layer.running_zero_point.item(), layer.running_range.item()) == pytest.approx((-0.5, 1.95))
+
+
+def test_state_dicts_carry_the_ranges_and_plain_ones_load_with_them_reset() -> None:
+    layer = QuantLinear(3, 2, bits=4)
+    layer(torch.randn(5, 3))
+    copy = QuantLinear(3, 2, bits=4)
+    copy.load_state_dict(layer.state_dict())
+    assert copy.range_updates.item() == 1 and torch.equal(copy.running_range, layer.running_range)
+    plain = nn.Linear(3, 2)
+    copy.load_state_dict(plain.state_dict())  # strict: the range buffers may be absent
+    assert copy.range_updates.item() == 0 and copy.running_range.item() == 0
+    assert torch.equal(copy.weight, plain.weight)
+    with pytest.raises(RuntimeError, match="Missing key.*weight"):
+        copy.load_state_dict({"bias": plain.bias})
 
 
 def test_from_float_shares_parameters_and_mode() -> None:

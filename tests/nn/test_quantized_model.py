@@ -6,8 +6,15 @@ import torch
 import torchvision
 from torch import nn
 
-from ssl_lightning.nn.quantization import QuantConv2d, QuantizerConfig, QuantLinear
-from ssl_lightning.nn.quantized_model import precision, quant_layers, quantize_model, set_precision
+from ssl_lightning.nn.quantization import RANGE_BUFFERS, QuantConv2d, QuantizerConfig, QuantLinear
+from ssl_lightning.nn.quantized_model import (
+    has_running_ranges,
+    measuring_ranges,
+    precision,
+    quant_layers,
+    quantize_model,
+    set_precision,
+)
 
 
 def resnet18(seed: int = 0) -> nn.Module:
@@ -34,7 +41,10 @@ def test_timm_resnet18_full_precision_is_exact_and_4_bits_differs(plain_resnet) 
     assert len(layers) == 20 and all(isinstance(layer, QuantConv2d) for layer in layers)
     assert not any(type(m) is nn.Conv2d for m in model.modules())
     assert all(parameters[name] is p for name, p in model.named_parameters())
-    assert list(model.state_dict()) == list(state)
+    ranges = {
+        f"{name}.{buffer}" for name, m in model.named_modules() if m in layers for buffer in RANGE_BUFFERS
+    }
+    assert set(model.state_dict()) == set(state) | ranges  # + each layer's running activation range
     assert all(torch.equal(model.state_dict()[key], value) for key, value in state.items())
     with torch.no_grad():
         assert torch.equal(model(x), reference)
@@ -51,13 +61,28 @@ def test_state_dict_round_trip_with_the_plain_model(plain_resnet) -> None:
     plain, x, reference = plain_resnet
     quantized = quantize_model(copy.deepcopy(plain))
     other_plain = resnet18(seed=1)
-    other_plain.load_state_dict(quantized.state_dict(), strict=True)
+    missing, unexpected = other_plain.load_state_dict(quantized.state_dict(), strict=False)
+    assert not missing and {key.rpartition(".")[2] for key in unexpected} == set(RANGE_BUFFERS)
     other_quantized = quantize_model(resnet18(seed=2))
     other_quantized.load_state_dict(plain.state_dict(), strict=True)
     with torch.no_grad():
         assert torch.equal(other_plain(x), reference)
         with precision(other_quantized, 5), precision(quantized, 5):
             assert torch.equal(other_quantized(x), quantized(x))
+
+
+def test_measuring_ranges_records_the_mean_range_of_every_quant_layer() -> None:
+    model = quantize_model(nn.Sequential(nn.Linear(3, 3, bias=False), nn.Linear(3, 3, bias=False)))
+    for layer in model:
+        nn.init.eye_(layer.weight)  # per channel, each row's range is (0, 1): Q(w) = w
+    set_precision(model, 2)
+    assert not has_running_ranges(model)
+    with torch.no_grad(), measuring_ranges(model):
+        model(torch.tensor([[0.0, 0.4, 0.9]]))
+        model(torch.tensor([[-1.0, 0.0, 2.0]]))
+    assert has_running_ranges(model) and not any(layer.measure for layer in model)
+    for layer in model:  # the inputs pass unquantized: both layers see both batches as they are
+        assert (layer.running_zero_point.item(), layer.running_range.item()) == pytest.approx((-0.5, 1.95))
 
 
 def test_torchvision_mobilenet_v2() -> None:
@@ -67,7 +92,7 @@ def test_torchvision_mobilenet_v2() -> None:
     reference = model(x)
     keys = list(model.state_dict())
     quantize_model(model)
-    assert list(model.state_dict()) == keys
+    assert [key for key in model.state_dict() if key.rpartition(".")[2] not in RANGE_BUFFERS] == keys
     layers = quant_layers(model)
     assert sum(isinstance(layer, QuantConv2d) for layer in layers) == 52
     assert sum(isinstance(layer, QuantLinear) for layer in layers) == 1
