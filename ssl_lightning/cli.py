@@ -6,24 +6,13 @@
 
 Every run is seeded (seed 0 unless `--seed_everything` says otherwise), logs to TensorBoard and
 CSV under `runs/`, shows a progress bar, saves `last.ckpt`, and stops with a clear error on a
-non-finite loss.
+non-finite loss. This module only dispatches: each subcommand is imported when it is run.
 """
 
 from __future__ import annotations
 
 import sys
-from argparse import RawDescriptionHelpFormatter
 from collections.abc import Callable, Sequence
-
-import lightning as L
-from jsonargparse import DefaultHelpFormatter
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-
-import ssl_lightning.data  # noqa: F401  (registers datamodules for short class names)
-import ssl_lightning.eval.callback  # noqa: F401  (registers evaluation callbacks)
-from ssl_lightning.callbacks import FiniteLossGuard
-from ssl_lightning.methods import SSLMethod
 
 
 def _evaluate(args: Sequence[str]) -> None:
@@ -33,13 +22,13 @@ def _evaluate(args: Sequence[str]) -> None:
 
 
 def _beats_loop(args: Sequence[str]) -> None:
-    from ssl_lightning.beats_loop import main
+    from ssl_lightning.orchestration.beats_loop import main
 
     main(args)
 
 
 def _beats_quickstart(args: Sequence[str]) -> None:
-    from ssl_lightning.quickstart import main
+    from ssl_lightning.orchestration.quickstart import main
 
     main(args)
 
@@ -60,32 +49,6 @@ EXTRA_COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
     "shard-audio": (_shard_audio, "decode audio files into LitData shards for StreamingAudioDataModule"),
 }
 
-TRAINER_DEFAULTS = {
-    "logger": [
-        {
-            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-            "init_args": {"save_dir": "runs", "name": ""},
-        },
-        {
-            "class_path": "lightning.pytorch.loggers.CSVLogger",
-            "init_args": {"save_dir": "runs", "name": "csv"},
-        },
-    ],
-    "callbacks": [FiniteLossGuard()],
-}
-
-
-class SSLLightningCLI(LightningCLI):
-    """LightningCLI with the library's defaults: a configurable `checkpoint` and seeded runs."""
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.save_last": True})
-
-
-class _HelpFormatter(RawDescriptionHelpFormatter, DefaultHelpFormatter):
-    """jsonargparse's help, with the epilog's table of extra subcommands kept as written."""
-
 
 def _epilog() -> str:
     lines = ["additional subcommands (ssl-lightning <subcommand> --help):"]
@@ -99,21 +62,9 @@ def main(args: Sequence[str] | None = None) -> None:
     if argv and argv[0] in EXTRA_COMMANDS:
         EXTRA_COMMANDS[argv[0]][0](argv[1:])
         return
-    SSLLightningCLI(
-        model_class=SSLMethod,
-        subclass_mode_model=True,
-        datamodule_class=L.LightningDataModule,
-        subclass_mode_data=True,
-        trainer_defaults=TRAINER_DEFAULTS,
-        seed_everything_default=0,
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={
-            "epilog": _epilog(),
-            "description": "ssl_lightning: self-supervised learning recipes",
-            "formatter_class": _HelpFormatter,
-        },
-        args=None if args is None else argv,  # None: LightningCLI reads sys.argv itself
-    )
+    from ssl_lightning.orchestration.lightning_cli import run_lightning_cli
+
+    run_lightning_cli(None if args is None else argv, epilog=_epilog())  # None: LightningCLI reads sys.argv
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from ssl_lightning.methods.byol import BYOL
 from ssl_lightning.methods.frozen import FrozenEncoder
 from ssl_lightning.methods.simclr import SimCLR
 from ssl_lightning.methods.supervised import SupervisedClassifier
+from ssl_lightning.methods.tokenizer_checkpoint import load_tokenizer
 from ssl_lightning.methods.two_view import ContrastiveQuantConfig, TwoViewMethod
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "SupervisedClassifier",
     "TwoViewMethod",
     "load_method",
+    "load_tokenizer",
 ]

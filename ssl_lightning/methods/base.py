@@ -18,6 +18,7 @@ import torch
 from timm.models import group_parameters
 from torch import Tensor, nn
 
+from ssl_lightning.checkpoint_io import read_checkpoint
 from ssl_lightning.nn.optim import OptimizerConfig, build_optimizer, build_scheduler
 from ssl_lightning.nn.pooling import masked_mean
 
@@ -112,11 +113,10 @@ def method_class(path: str) -> type[SSLMethod]:
 
 
 def load_method(ckpt_path: str | Path, map_location: str | torch.device = "cpu") -> SSLMethod:
-    """Restore any method from its checkpoint alone (no recipe needed)."""
+    """Restore any method from its checkpoint alone (no recipe needed); FileNotFoundError or
+    `CheckpointReadError` naming the file when it is missing or unreadable."""
     path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; pass the path of a .ckpt file")
-    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+    checkpoint = read_checkpoint(path, map_location=map_location, weights_only=False)
     if CLASS_KEY not in checkpoint:
         raise ValueError(
             f"{path} was not written by an ssl_lightning method (no {CLASS_KEY!r} entry); "

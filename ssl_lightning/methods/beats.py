@@ -25,9 +25,10 @@ from torch import Tensor, nn
 
 from ssl_lightning.backbones.beats import BEATsEncoder, BEATsEncoderConfig
 from ssl_lightning.methods.base import SSLMethod
+from ssl_lightning.methods.tokenizer_checkpoint import load_tokenizer
 from ssl_lightning.nn.masking import random_patch_mask
 from ssl_lightning.nn.optim import OptimizerConfig
-from ssl_lightning.tokenizers.loading import codebook_size, load_tokenizer, tokenizer_config
+from ssl_lightning.tokenizers.loading import codebook_size, tokenizer_config
 
 
 def scatter_visible(visible: Tensor, keep_index: Tensor, num_patches: int) -> Tensor:

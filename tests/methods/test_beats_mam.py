@@ -11,7 +11,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from ssl_lightning.backbones.beats import BEATsEncoder, BEATsEncoderConfig
-from ssl_lightning.methods import load_method
+from ssl_lightning.methods import load_method, load_tokenizer
 from ssl_lightning.methods.base import CLASS_KEY
 from ssl_lightning.methods.beats import (
     MaskedAudioModeling,
@@ -24,7 +24,6 @@ from ssl_lightning.tokenizers import (
     RandomProjectionTokenizer,
     SelfDistilledTokenizer,
     SelfDistilledTokenizerConfig,
-    load_tokenizer,
 )
 
 SAMPLES = 16000  # 1 s: 98 fbank frames -> 6 x 8 = 48 patches; 36 masked, 12 visible

@@ -16,10 +16,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ssl_lightning.beats_loop import last_checkpoint, run_loop
 from ssl_lightning.eval.report import TaskResult
+from ssl_lightning.orchestration.beats_loop import run_loop
+from ssl_lightning.orchestration.stages import last_checkpoint
 
-REPO_RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+REPO_RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 STAGES = ("iter1", "tokenizer_iter2", "iter2")
 
 

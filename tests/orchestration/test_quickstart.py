@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ssl_lightning.beats_loop import last_checkpoint
-from ssl_lightning.quickstart import main
+from ssl_lightning.orchestration.quickstart import main
+from ssl_lightning.orchestration.stages import last_checkpoint
 
 
 @pytest.mark.slow

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssl_lightning.beats_loop import last_checkpoint, main
 from ssl_lightning.methods import load_method
+from ssl_lightning.orchestration.beats_loop import main
+from ssl_lightning.orchestration.stages import last_checkpoint
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 TINY = RECIPES / "overlays" / "tiny"
 
 
@@ -101,7 +102,10 @@ def test_iter3plus_tokenizer_reads_the_finetuned_stage_or_the_given_teacher(
         main([*_loop_args(small_data, until="iter3plus"), "--from", "tokenizer_iter3plus"])
     with pytest.raises(FileNotFoundError, match="run stage iter2 first"):
         main([*_loop_args(small_data, until="iter3plus"), "--from", "iter2_finetuned"])
-    with pytest.raises(FileNotFoundError, match="--finetuned-teacher missing.pt does not exist"):
+    with pytest.raises(
+        FileNotFoundError,
+        match="missing.pt, which does not exist; pass an existing file as --finetuned-teacher",
+    ):
         main(
             [
                 *_loop_args(small_data, until="iter3plus"),

@@ -14,19 +14,19 @@ stage's `last.ckpt`, replaces the recipe's `tokenizer_checkpoint` (masked audio 
 `teacher_checkpoint` (tokenizer training) or `pretrained_checkpoint` (fine-tuning), and any `tokenizer` /
 `teacher` module an overlay sets. The iteration 3+ tokenizer distils from BEATs_iter2 fine-tuned on labels:
 the `iter2_finetuned` stage writes it, unless `--finetuned-teacher` gives one (e.g. an official
-fine-tuned file), in which case that stage is left out. On a restart a stage with DONE is skipped, one
-with `last.ckpt` but no DONE is resumed from it.
+fine-tuned file), in which case that stage is left out. On a restart a stage with DONE and a readable
+`last.ckpt` is skipped, one with a readable checkpoint but no DONE is resumed from it
+(`orchestration/stages.py`).
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from ssl_lightning.orchestration.stages import Stage, StageResult, last_checkpoint, run_stages
 
 STAGES = (
     "iter1",
@@ -44,25 +44,6 @@ INPUT_OF = {FINETUNE_STAGE: "iter2", FINETUNED_STAGE: FINETUNE_STAGE}
 """Stages whose input is not the stage just before them."""
 
 
-@dataclass(frozen=True)
-class StageResult:
-    """What the loop did with one stage: `action` is "ran", "resumed" or "skipped"."""
-
-    stage: str
-    action: str
-    seconds: float
-
-
-def stage_dir(run_dir: Path, stage: str) -> Path:
-    """`<run_dir>/<stage>`: the stage's logs, checkpoints and DONE marker."""
-    return run_dir / stage
-
-
-def last_checkpoint(run_dir: Path, stage: str) -> Path:
-    """`<run_dir>/<stage>/checkpoints/last.ckpt`, the checkpoint the next stage reads."""
-    return stage_dir(run_dir, stage) / "checkpoints" / "last.ckpt"
-
-
 def _input_key(stage: str) -> str:
     """The model argument a stage's input checkpoint goes to ("teacher", "tokenizer" or "pretrained")."""
     if stage == FINETUNE_STAGE:
@@ -76,38 +57,11 @@ def _producer(stage: str) -> str | None:
     return INPUT_OF.get(stage, STAGES[index - 1] if index else None)
 
 
-def _input_checkpoint(run_dir: Path, stage: str, finetuned_teacher: Path | None) -> Path | None:
-    """The checkpoint `stage` reads: None for iter1; for tokenizer_iter3plus, `finetuned_teacher` if given."""
-    if stage == FINETUNED_STAGE and finetuned_teacher is not None:
-        return finetuned_teacher
-    producer = _producer(stage)
-    return None if producer is None else last_checkpoint(run_dir, producer)
-
-
-def _stage_overrides(run_dir: Path, stage: str, source: Path | None) -> list[str]:
-    """CLI overrides that put the stage's checkpoints and logs under `<run_dir>/<stage>` and set its input."""
-    out = stage_dir(run_dir, stage)
-    loggers = [
-        {
-            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-            "init_args": {"save_dir": str(out), "name": ""},
-        },
-        {
-            "class_path": "lightning.pytorch.loggers.CSVLogger",
-            "init_args": {"save_dir": str(out), "name": "csv"},
-        },
-    ]
-    args = [
-        "--trainer.default_root_dir", str(out),
-        "--trainer.logger", json.dumps(loggers),
-        "--checkpoint.dirpath", str(out / "checkpoints"),
-        "--checkpoint.save_last", "true",
-    ]  # fmt: skip
-    if source is not None:
-        key = _input_key(stage)
-        args += [] if key == "pretrained" else [f"--model.init_args.{key}", "null"]
-        args += [f"--model.init_args.{key}_checkpoint", str(source)]
-    return args
+def _input_args(stage: str, source: Path) -> tuple[str, ...]:
+    """Overrides that make `stage` read `source` (and drop any module an overlay set in its place)."""
+    key = _input_key(stage)
+    drop = () if key == "pretrained" else (f"--model.init_args.{key}", "null")
+    return (*drop, f"--model.init_args.{key}_checkpoint", str(source))
 
 
 def _parse_stage_configs(items: Sequence[str], stages: Sequence[str]) -> list[tuple[str, Path]]:
@@ -138,7 +92,7 @@ def _select_stages(start: str, until: str, finetuned_teacher: Path | None) -> li
     return stages
 
 
-def run_loop(
+def plan_stages(
     run_dir: Path,
     until: str,
     start: str = STAGES[0],
@@ -146,57 +100,40 @@ def run_loop(
     stage_configs: Sequence[tuple[str, Path]] = (),
     recipes_dir: Path = Path("recipes"),
     finetuned_teacher: Path | None = None,
-) -> list[StageResult]:
-    """Fit the stages from `start` to `until` in order (see the module docstring); one result per stage.
+) -> list[Stage]:
+    """The BEATs stages from `start` to `until`, each with its recipe, configs and input checkpoint."""
+    plan = []
+    for name in _select_stages(start, until, finetuned_teacher):
+        producer = _producer(name)
+        if name == FINETUNED_STAGE and finetuned_teacher is not None:
+            source, hint = finetuned_teacher, "pass an existing file as --finetuned-teacher"
+        elif producer is not None:
+            source = last_checkpoint(run_dir, producer)
+            command = f"ssl-lightning beats-loop --run-dir {run_dir} --until {producer}"
+            hint = f"run stage {producer} first ({command})"
+        else:
+            source, hint = None, ""
+        matching = [path for pattern, path in stage_configs if fnmatch.fnmatchcase(name, pattern)]
+        plan.append(
+            Stage(
+                name=name,
+                recipe=recipes_dir / f"beats_{name}.yaml",
+                configs=(*configs, *matching),
+                input_checkpoint=source,
+                input_args=() if source is None else _input_args(name, source),
+                missing_input_hint=hint,
+            )
+        )
+    return plan
+
+
+def run_loop(run_dir: Path, until: str, **plan_kwargs) -> list[StageResult]:
+    """Fit the BEATs stages up to `until` in order (see the module docstring); one result per stage.
 
     Raises FileNotFoundError (naming the stage to run first) when a stage's input checkpoint is missing,
-    and ValueError for a bad stage range or a missing --finetuned-teacher.
+    and ValueError for a bad stage range or a --finetuned-teacher no stage reads.
     """
-    from ssl_lightning.cli import main as cli_main
-
-    stages = _select_stages(start, until, finetuned_teacher)
-    for path in [*configs, *(path for _, path in stage_configs)]:
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-    results = []
-    for stage in stages:
-        began = time.perf_counter()
-        last, done = last_checkpoint(run_dir, stage), stage_dir(run_dir, stage) / "DONE"
-        if last.is_file() and done.is_file():
-            results.append(StageResult(stage, "skipped", 0.0))
-            print(f"beats-loop: {stage:<20} skipped (done: {last})", flush=True)
-            continue
-        source = _input_checkpoint(run_dir, stage, finetuned_teacher)
-        if source is not None and not source.is_file():
-            if source == finetuned_teacher:
-                raise FileNotFoundError(f"--finetuned-teacher {source} does not exist")
-            producer = _producer(stage)
-            raise FileNotFoundError(
-                f"stage {stage} needs {source}, which does not exist; run stage {producer} first "
-                f"(ssl-lightning beats-loop --run-dir {run_dir} --until {producer})"
-            )
-        recipe = recipes_dir / f"beats_{stage}.yaml"
-        if not recipe.is_file():
-            raise FileNotFoundError(
-                f"recipe {str(recipe)!r} of stage {stage} does not exist; set --recipes-dir"
-            )
-        extra = [*configs, *(path for pattern, path in stage_configs if fnmatch.fnmatchcase(stage, pattern))]
-        args = ["fit", "--config", str(recipe)]
-        args += [item for path in extra for item in ("--config", str(path))]
-        args += _stage_overrides(run_dir, stage, source)
-        action = "resumed" if last.is_file() else "ran"
-        if action == "resumed":
-            args += ["--ckpt_path", str(last)]
-        done.unlink(missing_ok=True)
-        cli_main(args)
-        if not last.is_file():
-            raise RuntimeError(
-                f"stage {stage} finished without writing {last}; check its checkpoint settings"
-            )
-        done.write_text(f"{stage} {action}\n")
-        results.append(StageResult(stage, action, time.perf_counter() - began))
-        print(f"beats-loop: {stage:<20} {action} in {results[-1].seconds:.1f} s", flush=True)
-    return results
+    return run_stages(run_dir, plan_stages(run_dir, until, **plan_kwargs), tool="beats-loop")
 
 
 def build_parser() -> argparse.ArgumentParser:
