@@ -4,6 +4,7 @@ configurable `checkpoint` with `last.ckpt`, a clear stop on a non-finite loss)."
 
 from __future__ import annotations
 
+import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 
@@ -45,7 +46,19 @@ class _HelpFormatter(RawDescriptionHelpFormatter, DefaultHelpFormatter):
 
 
 def run_lightning_cli(args: Sequence[str] | None = None, epilog: str = "") -> None:
-    """Run one LightningCLI subcommand; `args` None reads `sys.argv` (LightningCLI's own behaviour)."""
+    """Run one LightningCLI subcommand; `args` None reads `sys.argv` (LightningCLI's own behaviour).
+    Given `args` (a subcommand such as beats-loop runs fits), `sys.argv` is hidden meanwhile: it holds the
+    calling subcommand's arguments, which LightningCLI would warn about."""
+    argv = sys.argv
+    if args is not None:
+        sys.argv = argv[:1]
+    try:
+        _run(args, epilog)
+    finally:
+        sys.argv = argv
+
+
+def _run(args: Sequence[str] | None, epilog: str) -> None:
     SSLLightningCLI(
         model_class=SSLMethod,
         subclass_mode_model=True,
