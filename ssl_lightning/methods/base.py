@@ -15,6 +15,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from timm.models import group_parameters
 from torch import Tensor, nn
 
@@ -47,9 +48,34 @@ class SSLMethod(L.LightningModule):
         self.optim = optim or OptimizerConfig()
         self.compile = compile
 
+    frozen_modules: tuple[str, ...] = ()
+    """Attributes holding frozen submodules (a tokenizer, a teacher), kept in eval mode by `train()`."""
+
     @property
     def embed_dim(self) -> int:
         return self.encoder.embed_dim
+
+    def train(self, mode: bool = True) -> SSLMethod:
+        """Set the train/eval mode of every submodule; `frozen_modules` stay in eval mode."""
+        super().train(mode)
+        for module in self._frozen().values():
+            module.eval()
+        return self
+
+    def _frozen(self) -> dict[str, nn.Module]:
+        return {
+            name: module for name in self.frozen_modules if (module := getattr(self, name, None)) is not None
+        }
+
+    def on_fit_start(self) -> None:
+        """Say once that the frozen modules stay in eval mode by design, in place of Lightning's warning
+        about modules in eval mode (which still fires when any other module is in eval mode)."""
+        frozen = self._frozen()
+        count = sum(1 for module in frozen.values() for _ in module.modules())
+        if count:
+            warnings.filterwarnings("ignore", message=rf"Found {count} module\(s\) in eval mode")
+            message = f"{', '.join(frozen)} frozen by design ({count} modules kept in eval mode)"
+            rank_zero_info(f"{type(self).__name__}: {message}")
 
     def configure_model(self) -> None:
         if self.compile and not isinstance(self.encoder, torch._dynamo.eval_frame.OptimizedModule):

@@ -109,6 +109,8 @@ class MaskedAudioModeling(SSLMethod):
         compile: `torch.compile` the encoder's Transformer and the label predictor (`configure_model`).
     """
 
+    frozen_modules = ("tokenizer",)
+
     def __init__(
         self,
         encoder: BEATsEncoder,
@@ -152,12 +154,6 @@ class MaskedAudioModeling(SSLMethod):
         if self.compile and not isinstance(self.label_predictor, torch._dynamo.eval_frame.OptimizedModule):
             self.encoder.encoder = torch.compile(self.encoder.encoder)
             self.label_predictor = torch.compile(self.label_predictor)
-
-    def train(self, mode: bool = True) -> MaskedAudioModeling:
-        """Set the train/eval mode of every submodule but the tokenizer, which stays in eval mode."""
-        super().train(mode)
-        self.tokenizer.eval()
-        return self
 
     def forward(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> MAMOutput:
         """Tokenize, mask, encode the visible patches, predict the labels everywhere, eq. 4 at the mask."""

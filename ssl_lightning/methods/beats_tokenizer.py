@@ -239,6 +239,8 @@ class SelfDistilledTokenizerTraining(SSLMethod):
         compile: `torch.compile` the tokenizer encoder, the estimator and the teacher (in place).
     """
 
+    frozen_modules = ("teacher",)
+
     def __init__(
         self,
         tokenizer: SelfDistilledTokenizer | SelfDistilledTokenizerConfig,
@@ -305,13 +307,6 @@ class SelfDistilledTokenizerTraining(SSLMethod):
                 "runs/beats/iter1/checkpoints/last.ckpt) or model.teacher"
             )
         self.attach_teacher(load_teacher(self.hparams.teacher_checkpoint, self.hparams.teacher_target))
-
-    def train(self, mode: bool = True) -> SelfDistilledTokenizerTraining:
-        """Set the train/eval mode of every submodule but the teacher, which stays in eval mode."""
-        super().train(mode)
-        if self.teacher is not None:
-            self.teacher.eval()
-        return self
 
     def configure_model(self) -> None:
         if self.compile:

@@ -118,6 +118,7 @@ class SupervisedClassifier(SSLMethod):
     def on_fit_start(self) -> None:
         """Load `pretrained_checkpoint` into the encoder, unless the fit resumes from a checkpoint of its own
         (restored before this hook; strategies that restore later overwrite these weights anyway)."""
+        super().on_fit_start()
         if self.hparams.pretrained_checkpoint and not getattr(self, "_resumed", False):
             load_pretrained_encoder(self.encoder, self.hparams.pretrained_checkpoint)
 

@@ -3,6 +3,9 @@ learning, exact resume and checkpoints that need no tokenizer file."""
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import lightning as L
 import pytest
 import torch
@@ -364,3 +367,30 @@ def test_compile_wraps_the_modules_of_the_training_step_once():
     plain = model()
     plain.configure_model()
     assert not isinstance(plain.label_predictor, compiled) and not isinstance(plain.encoder.encoder, compiled)
+
+
+def _eval_mode_warnings(method: MaskedAudioModeling, tmp_path) -> list[str]:
+    """Lightning's warnings about modules in eval mode during a one-step fit (every warning shown,
+    whatever pytest's filters say)."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        trainer(tmp_path, steps=1).fit(method, loader(2))
+    return [str(w.message) for w in record if "in eval mode" in str(w.message)]
+
+
+def test_the_frozen_tokenizer_stays_in_eval_mode_without_lightnings_warning(tmp_path, caplog):
+    method = model()
+    logging.getLogger("lightning.pytorch").addHandler(caplog.handler)  # Lightning does not propagate
+    try:
+        assert _eval_mode_warnings(method, tmp_path) == []
+    finally:
+        logging.getLogger("lightning.pytorch").removeHandler(caplog.handler)
+    assert "MaskedAudioModeling: tokenizer frozen by design (2 modules kept in eval mode)" in caplog.text
+    method.train()
+    assert method.encoder.training and not any(m.training for m in method.tokenizer.modules())
+
+
+def test_modules_in_eval_mode_beyond_the_frozen_ones_are_still_warned_about(tmp_path):
+    method = model()
+    method.label_predictor.eval()  # not declared frozen: Lightning's warning must stay
+    assert len(_eval_mode_warnings(method, tmp_path)) == 1
