@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ssl_lightning.nn.attention import MultiheadSelfAttention
 from ssl_lightning.nn.conv_position import ConvPositionalEmbedding
+from ssl_lightning.nn.distributed import world_size
 from ssl_lightning.nn.relative_position import RelativePositionBias
 
 ACTIVATIONS = ("relu", "gelu", "gelu_fast", "gelu_accurate", "tanh", "linear", "glu")
@@ -77,7 +78,8 @@ def scale_gradient(x: Tensor, scale: float) -> Tensor:
 def skip_in_graph(x: Tensor, module: nn.Module) -> Tensor:
     """`x` unchanged, with every trainable parameter of `module` added at weight zero: a skipped layer
     (layer dropout) stays in the autograd graph, so its parameters get a zero gradient, not none, and
-    DDP, which waits for a gradient of every parameter each step, runs without find_unused_parameters."""
+    DDP, which waits for a gradient of every parameter each step, runs without find_unused_parameters
+    (the average over ranks is the one find_unused_parameters gives for a layer some rank ran)."""
     return x + 0.0 * sum(p.sum() for p in module.parameters() if p.requires_grad)
 
 
@@ -161,7 +163,8 @@ class TransformerEncoder(nn.Module):
         deep_norm: DeepNorm residual scale `(2 * num_layers) ** 0.25`, init gains `(8 * num_layers) ** -0.25`.
         dropout, attention_dropout, activation_dropout: dropout probabilities (training only).
         layerdrop: probability of skipping each layer in training (drawn per layer and step from the
-            global RNG); a skipped layer's parameters get a zero gradient (`skip_in_graph`).
+            global RNG). A skipped layer gets no gradient (as in the official code); under DDP a zero
+            one (`skip_in_graph`), which DDP's averaging treats as the official find_unused_parameters.
         layer_wise_gradient_decay_ratio: gradients are multiplied by this before every layer, so a
             parameter below k layers receives ratio**k of its gradient (forward values unchanged).
         activation: FFN activation name (`activation_fn`).
@@ -279,9 +282,10 @@ class TransformerEncoder(nn.Module):
             if self.layer_wise_gradient_decay_ratio != 1.0:
                 x = scale_gradient(x, self.layer_wise_gradient_decay_ratio)
             if self.training and self.layerdrop > 0.0 and torch.rand(()) < self.layerdrop:
-                x = skip_in_graph(x, layer)
-            else:
-                x = layer(x, padding_mask, position_bias)
+                if world_size() > 1:  # DDP waits for a gradient of every parameter, zero will do
+                    x = skip_in_graph(x, layer)
+                continue  # one process: no gradient at all, so the optimizer leaves the layer alone
+            x = layer(x, padding_mask, position_bias)
         if self.layer_norm_first:
             x = self.layer_norm(x)
         return x

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
+from ssl_lightning.nn import transformer
 from ssl_lightning.nn.attention import MultiheadSelfAttention
 from ssl_lightning.nn.conv_position import ConvPositionalEmbedding
 from ssl_lightning.nn.relative_position import RelativePositionBias, relative_position_bucket
@@ -140,7 +141,11 @@ def layerdrop_encoder(layerdrop: float) -> TransformerEncoder:
     )  # fmt: skip
 
 
-def test_layer_dropout_one_skips_every_layer_in_training_and_none_in_eval():
+@pytest.mark.parametrize("processes", [1, 2])
+def test_layer_dropout_one_skips_every_layer_in_training_and_none_in_eval(processes, monkeypatch):
+    """One process: skipped layers get no gradient (the optimizer leaves them alone, as in the official
+    code); under DDP (world size 2) a zero gradient, so DDP needs no find_unused_parameters."""
+    monkeypatch.setattr(transformer, "world_size", lambda: processes)
     encoder = layerdrop_encoder(1.0).train()
     x = torch.randn(2, 6, 8, requires_grad=True)
     with torch.no_grad():  # no layer: the output is the input stage alone, LN(x + conv(x))
@@ -148,8 +153,13 @@ def test_layer_dropout_one_skips_every_layer_in_training_and_none_in_eval():
     output = encoder(x)
     assert_close(output, no_layers)
     output.pow(2).sum().backward()
-    for name, parameter in encoder.layers.named_parameters():  # in the graph, at weight zero (DDP)
-        assert parameter.grad is not None and torch.equal(parameter.grad, torch.zeros_like(parameter)), name
+    for name, parameter in encoder.layers.named_parameters():
+        if processes == 1:
+            assert parameter.grad is None, name
+        else:
+            assert parameter.grad is not None and torch.equal(parameter.grad, torch.zeros_like(parameter)), (
+                name
+            )
     assert encoder.pos_conv.weight_v.grad.abs().sum() > 0
     with torch.no_grad():
         assert (encoder.eval()(x) - no_layers).abs().max() > 0.1  # eval mode: every layer runs
