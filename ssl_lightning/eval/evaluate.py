@@ -1,6 +1,7 @@
 """Suite evaluation: frozen-feature probes of methods against random-init and supervised baselines.
 
     ssl-lightning evaluate --suite hares-mini --ckpt runs/version_0/checkpoints/last.ckpt
+    ssl-lightning evaluate --ckpt iter1=runs/a/last.ckpt iter2=runs/b/last.ckpt --tasks env_events env_scenes
 
 For each task, each model's frozen `embed` features of every sub-clip are extracted once, a
 linear probe is trained on the train split (model selection on valid), and test sub-clip scores
@@ -13,16 +14,21 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
+import os
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import docstring_parser
 import lightning as L
 import torch
 from jsonargparse import ArgumentParser, lazy_instance
 from torch import nn
 
 from ssl_lightning.backbones import ByolAEncoder
+from ssl_lightning.checkpoint_io import CheckpointReadError
 from ssl_lightning.eval.features import FeatureSet, extract_features
 from ssl_lightning.eval.metrics import aggregate_subclips, compute_metric
 from ssl_lightning.eval.probe import LinearProbe, ProbeConfig
@@ -32,6 +38,16 @@ from ssl_lightning.methods import FrozenEncoder, SSLMethod, SupervisedClassifier
 from ssl_lightning.nn.optim import OptimizerConfig
 
 BASELINES = ("random-init", "supervised")
+LIST_ARGUMENTS = {"ckpt": "+", "tasks": "+", "baselines": "*"}
+"""`evaluate` arguments that take several values on the command line, with their argparse `nargs`."""
+
+
+Embeddings = tuple[FeatureSet, Sequence[str]]
+"""Test features of one model on one task, and the task's class names (what a t-SNE plot needs)."""
+
+
+class ReportWriteError(OSError):
+    """The evaluation finished (its table is printed) but its report files could not be written."""
 
 
 def resolve_device(device: str) -> torch.device:
@@ -91,8 +107,14 @@ class SuiteRunner:
         loader = self.datamodule(task).subclip_dataloader(split)
         return extract_features(embed_fn, loader, self.device, progress=self.progress, desc=desc)
 
-    def probe_model(self, name: str, method: SSLMethod, plot_dir: Path | None = None) -> list[TaskResult]:
-        """Linear-probe results of one frozen method on every task."""
+    def probe_model(
+        self, name: str, method: SSLMethod, embeddings: dict[str, Embeddings] | None = None
+    ) -> list[TaskResult]:
+        """Linear-probe results of one frozen method on every task.
+
+        `embeddings`, when given, receives the test features and class names of each single-label task
+        under `tsne_<model>_<task>`, for plots drawn once the table is out.
+        """
         method = method.to(self.device).eval()
         results = []
         for spec in self.specs:
@@ -104,10 +126,8 @@ class SuiteRunner:
             probe = LinearProbe(self.probe).fit(train, valid, spec.label_type, spec.num_classes, spec.metric)
             value = probe.evaluate(test, spec.metric)
             results.append(self._result(spec, name, value, train, test, start))
-            if plot_dir is not None and spec.label_type == "single":
-                plot_embeddings(
-                    test.features, test.labels, spec.classes, plot_dir / f"tsne_{name}_{spec.name}.png"
-                )
+            if embeddings is not None and spec.label_type == "single":
+                embeddings[f"tsne_{name}_{spec.name}"] = (test, spec.classes)
         return results
 
     def supervised(
@@ -159,19 +179,61 @@ class SuiteRunner:
 
 
 def checkpoint_names(entries: Sequence[str]) -> dict[str, str]:
-    """Column name -> path for `--ckpt` entries `NAME=PATH` or `PATH` (named by its file stem when it is the
-    only one, else by the whole path)."""
+    """Column name -> path of `--ckpt` entries `PATH` or `NAME=PATH`.
+
+    An entry that is an existing file is a path even when it holds `=` (Lightning's
+    `epoch=0-step=2.ckpt`), and so is one whose part before the first `=` is not a plain name (it holds
+    a path separator). A path column is named by its file stem when it is the only entry, else by the
+    whole path.
+    """
     named = {}
-    for entry in entries:
-        name, sep, path = str(entry).partition("=")
-        if not sep:
-            name, path = (Path(entry).stem if len(entries) == 1 else str(entry)), str(entry)
-        if not name or not path:
+    for entry in map(str, entries):
+        name, sep, path = entry.partition("=")
+        if Path(entry).is_file() or not sep or "/" in name or os.sep in name:
+            name, path = (Path(entry).stem if len(entries) == 1 else entry), entry
+        elif not name or not path:
             raise ValueError(f"--ckpt {entry!r}: expected PATH or NAME=PATH")
+        elif not Path(path).is_file():
+            raise FileNotFoundError(
+                f"--ckpt {entry!r}: no such checkpoint file, and read as NAME=PATH its path {path!r} does "
+                "not exist either; pass the path of a checkpoint file"
+            )
         if name in named or name in BASELINES:
             raise ValueError(f"--ckpt {entry!r}: column name {name!r} is already taken; use NAME=PATH")
         named[name] = path
     return named
+
+
+def writable_dir(path: Path) -> Path:
+    """`path`, created if needed, after checking that a file can be written in it (before any work).
+
+    Raises ReportWriteError naming `path` otherwise.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ReportWriteError(
+            f"--out_dir {str(path)!r} is not a writable folder ({error}); pass one where the report can go"
+        ) from error
+    return path
+
+
+def write_outputs(
+    results: list[TaskResult], out: Path, title: str, embeddings: dict[str, Embeddings]
+) -> dict[str, Path]:
+    """Write the report files and the embedding plots; ReportWriteError says where writing failed."""
+    try:
+        files = write_report(results, out, title=title)
+        for stem, (test, classes) in embeddings.items():
+            files[stem] = plot_embeddings(test.features, test.labels, classes, out / f"{stem}.png")
+    except OSError as error:
+        raise ReportWriteError(
+            f"the evaluation finished but writing its report to {str(out)!r} failed: {error}. The table "
+            "printed above is the result; pass a writable --out_dir to keep the files"
+        ) from error
+    return files
 
 
 def evaluate(
@@ -197,15 +259,18 @@ def evaluate(
     Args:
         suite: suite name (`hares-mini`).
         ckpt: checkpoints of fitted methods (`last.ckpt` of a `fit` run); each becomes a column, named
-            by a `NAME=PATH` entry, else by the file name (one checkpoint) or the path.
-        baselines: any of `random-init` and `supervised` (both by default; `[]` for none). They use
+            by a `NAME=PATH` entry, else by the file name (one checkpoint) or the path. An existing
+            file is a path even with `=` in its name (`epoch=0-step=2.ckpt`).
+        baselines: any of `random-init` and `supervised` (both by default; none: `[]`, on the command
+            line `--baselines` alone). They use
             the encoder architecture of the first checkpoint, or `encoder` when none is given.
         tasks: subset of the suite's tasks (all by default).
         encoder: encoder for the baselines when no checkpoint is given.
         probe: linear-probe settings (Adam, warmup + cosine, selection on valid).
         supervised_steps: training steps of the supervised baseline per task.
         supervised_optim: its optimizer and schedule.
-        out_dir: where results.{md,csv,json,png} and t-SNE plots go.
+        out_dir: where results.{md,csv,json,png} and t-SNE plots go (checked for writing first; the
+            table is printed before they are written).
         data_root: data root of the suite (default `$SSL_LIGHTNING_DATA` or `~/.cache/ssl_lightning`).
         device: `auto`, `cpu` or `cuda`.
         seed: seeds the baselines' initialisation and the probes.
@@ -216,33 +281,57 @@ def evaluate(
     baselines = list(BASELINES) if baselines is None else baselines
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
-        raise ValueError(f"unknown baselines {unknown}; choose from {list(BASELINES)}")
+        raise ValueError(
+            f"unknown baselines {unknown}; choose from {list(BASELINES)} (none: `--baselines` alone)"
+        )
     methods = {name: load_method(path) for name, path in checkpoint_names(ckpt or []).items()}
     if methods:
         encoder = next(iter(methods.values())).encoder
     runner = SuiteRunner(get_suite(suite), tasks, probe, data_root, batch_size, num_workers, device, progress)
-    out = Path(out_dir)
-    plot_dir = out if plot else None
+    out = writable_dir(Path(out_dir))
+    embeddings: dict[str, Embeddings] | None = {} if plot else None
     results: list[TaskResult] = []
     if "random-init" in baselines:
-        results += runner.probe_model("random-init", FrozenEncoder(random_init_like(encoder, seed)), plot_dir)
+        results += runner.probe_model(
+            "random-init", FrozenEncoder(random_init_like(encoder, seed)), embeddings
+        )
     if "supervised" in baselines:
         results += runner.supervised("supervised", encoder, supervised_steps, supervised_optim)
     for name, method in methods.items():
-        results += runner.probe_model(name, method, plot_dir)
-    files = write_report(results, out, title=f"{suite} linear-probe evaluation")
-    print(format_table(results))
+        results += runner.probe_model(name, method, embeddings)
+    print(format_table(results), flush=True)  # first: a report that cannot be written loses nothing
+    files = write_outputs(results, out, f"{suite} linear-probe evaluation", embeddings or {})
     print(f"report: {', '.join(str(p) for p in files.values())}")
     return results
 
 
-def main(args: Sequence[str] | None = None) -> None:
-    """`ssl-lightning evaluate ...`: parse arguments (and `--config` files) and run `evaluate`."""
+def build_parser() -> ArgumentParser:
+    """The parser of `evaluate`'s arguments; `--ckpt`, `--tasks` and `--baselines` take several values
+    and may repeat (`--ckpt a.ckpt b.ckpt`, `--ckpt a.ckpt --ckpt b.ckpt`; jsonargparse's `--ckpt+` too)."""
     parser = ArgumentParser(prog="ssl-lightning evaluate", description=evaluate.__doc__.splitlines()[0])
     parser.add_argument("--config", action="config", help="YAML file with any of these arguments")
-    parser.add_function_arguments(evaluate)
-    cfg = parser.instantiate(parser.parse_args(args))
+    parser.add_function_arguments(evaluate, skip=set(LIST_ARGUMENTS))
+    helps = {param.arg_name: param.description for param in docstring_parser.parse(evaluate.__doc__).params}
+    for name, nargs in LIST_ARGUMENTS.items():
+        parser.add_argument(
+            f"--{name}", f"--{name}+", type=str, nargs=nargs, action="extend", default=None, help=helps[name]
+        )
+    return parser
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """`ssl-lightning evaluate ...`: parse arguments (and `--config` files) and run `evaluate`.
+
+    Bad names, paths and checkpoints are usage errors (exit 2, no traceback); a report that cannot be
+    written after the table is printed exits 1 saying where.
+    """
+    parser = build_parser()
+    cfg = parser.parse_args(args)
     try:
+        cfg = parser.instantiate(cfg)
         evaluate(**{name: cfg[name] for name in inspect.signature(evaluate).parameters})
-    except (ValueError, FileNotFoundError) as err:  # bad names or paths: a usage error, not a crash
+    except ReportWriteError as err:
+        print(f"ssl-lightning evaluate: error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except (ValueError, FileNotFoundError, CheckpointReadError) as err:
         parser.error(str(err))
