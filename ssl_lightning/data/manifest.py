@@ -144,9 +144,12 @@ class ManifestAudioDataset(Dataset):
     ("single"), float32 multi-hot [C] ("multi"), absent for label_type "none".
 
     Unreadable files: `on_error="raise"` raises the loader's error (naming the file) when the clip is
-    read; `on_error="skip"` checks every header up front, leaves unreadable clips out, lists them in
-    `skipped` and warns with their count. A clip whose header reads but whose samples do not still
-    raises when read: a bad clip never turns into zeros.
+    read; `on_error="skip"` checks every header up front (sub-clips: decodes every file, to index the
+    exact lengths), leaves unreadable clips out, lists them in `skipped` and warns with their count.
+    A training clip whose header reads but whose samples do not (NaN, inf) is found only when read:
+    with "skip" it is left out from then on with one warning naming it (per process), its item served
+    by the next clip in order that decodes, so no read fails and none repeats at random. A bad clip
+    never turns into zeros.
     """
 
     def __init__(
@@ -192,6 +195,7 @@ class ManifestAudioDataset(Dataset):
             self._clip = np.repeat(kept, per_clip)
             self._subclip = np.arange(self._clip.size) - np.repeat(np.cumsum(per_clip) - per_clip, per_clip)
         self._cached: tuple[int, Tensor, Tensor] | None = None
+        self._undecodable: set[int] = set()
 
     def _encode_labels(
         self, items: Sequence[tuple[str | Path, Sequence[str]]]
@@ -241,11 +245,17 @@ class ManifestAudioDataset(Dataset):
         return torch.from_numpy(item), torch.from_numpy(self._label_ids[position])
 
     def _probe_lengths(self) -> np.ndarray:
-        """[N] resampled lengths from the headers (-1 for skipped files); collects `skipped`."""
+        """[N] resampled lengths (-1 for skipped files); collects `skipped`. Read from the headers, or
+        for sub-clips with on_error="skip" from the decoded samples, so that evaluation leaves out a
+        file whose samples are bad (an item cannot be dropped once its sub-clips are indexed)."""
+        decode = self.mode == "subclips" and self.on_error == "skip"
         lengths = np.zeros(len(self.paths), dtype=np.int64)
         for i, path in enumerate(self.paths):
             try:
-                lengths[i] = probe_num_samples(path, self.sample_rate)
+                if decode:
+                    lengths[i] = load_audio(path, self.sample_rate).numel()
+                else:
+                    lengths[i] = probe_num_samples(path, self.sample_rate)
             except (FileNotFoundError, AudioDecodeError):
                 if self.on_error == "raise":
                     raise
@@ -270,6 +280,25 @@ class ManifestAudioDataset(Dataset):
             self._cached = (clip, *split_subclips(waveform, self.num_samples))
         return self._cached[1], self._cached[2]
 
+    def _decodable_crop(self, index: int) -> tuple[int, Tensor]:
+        """(clip, waveform) of training item `index`; with on_error="skip", a clip whose samples do not
+        decode is warned about once, remembered, and the next clip in order that decodes serves instead."""
+        for position in range(index, index + len(self)):
+            clip = int(self._clip[position % len(self)])
+            if clip in self._undecodable:
+                continue
+            try:
+                return clip, load_audio(self.paths[clip], self.sample_rate)
+            except AudioDecodeError as error:
+                if self.on_error == "raise":
+                    raise
+                self._undecodable.add(clip)
+                self.skipped.append(self.paths[clip])
+                warnings.warn(f"{error} (left out: on_error='skip')", stacklevel=2)
+        raise AudioDecodeError(
+            f"none of the {len(self)} clips decodes (see the warnings naming them); check the audio files"
+        )
+
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         clip = int(self._clip[index])
         if self.mode == "subclips":
@@ -282,7 +311,7 @@ class ManifestAudioDataset(Dataset):
                 )
             audio, padding_mask = subclips[k], masks[k]
         else:
-            audio = load_audio(self.paths[clip], self.sample_rate)
+            clip, audio = self._decodable_crop(index)
             if self.num_samples is None:
                 padding_mask = torch.zeros(audio.shape, dtype=torch.bool)
             else:

@@ -1,5 +1,6 @@
 """Tests for manifest reading and ManifestAudioDataset: crops, sub-clips, labels and bad files."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,38 @@ def test_truncated_file_is_not_padded_silently(clips, tmp_path):
     write_ramp(clips[1][0], SR // 2)
     with pytest.raises(AudioDecodeError, match="1.wav.*truncated"):
         dataset[3]
+
+
+@pytest.fixture
+def with_nan_file(clips, tmp_path):
+    """The three clips and a float wav whose header reads but whose samples are NaN (index 3)."""
+    nan = tmp_path / "nan.wav"
+    soundfile.write(str(nan), np.full(SR, np.nan, dtype=np.float32), SR, subtype="FLOAT")
+    return [*clips, (nan, ("a",))]
+
+
+def test_a_nan_file_raises_naming_it(with_nan_file):
+    dataset = ManifestAudioDataset(with_nan_file, CLASSES, "single", num_samples=SR)
+    with pytest.raises(AudioDecodeError, match="nan.wav holds non-finite samples"):
+        dataset[3]
+
+
+def test_skip_serves_the_next_clip_for_a_nan_training_clip_and_warns_once(with_nan_file):
+    dataset = ManifestAudioDataset(with_nan_file, CLASSES, "single", num_samples=SR, on_error="skip")
+    assert len(dataset) == 4 and dataset.skipped == []  # its header reads: found when read
+    with pytest.warns(UserWarning, match=r"nan.wav holds non-finite samples.*left out: on_error='skip'"):
+        item = dataset[3]
+    assert int(item["clip_id"]) == 0 and torch.isfinite(item["audio"]).all()  # the next clip, wrapping
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once: later reads neither warn nor try the file again
+        assert [int(dataset[i]["clip_id"]) for i in range(4)] == [0, 1, 2, 0]
+    assert [path.name for path in dataset.skipped] == ["nan.wav"]
+
+
+def test_skip_leaves_a_nan_file_out_of_the_subclips(with_nan_file):
+    with pytest.warns(UserWarning, match=r"skipped 1 of 4 .*nan.wav"):
+        dataset = ManifestAudioDataset(
+            with_nan_file, CLASSES, "single", num_samples=SR, mode="subclips", on_error="skip"
+        )
+    assert [path.name for path in dataset.skipped] == ["nan.wav"]
+    assert [int(dataset[i]["clip_id"]) for i in range(len(dataset))] == [0, 1, 1, 1, 2]

@@ -5,9 +5,12 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 
+from ssl_lightning.audio import AudioDecodeError
 from ssl_lightning.data import AudioSetDataModule, WeightedDistributedSampler
 from ssl_lightning.data.audio.audioset import FILE_STEM
 from ssl_lightning.eval import LinearProbe, ProbeConfig
@@ -138,6 +141,26 @@ def test_missing_audio_is_counted_then_raised_or_skipped(fresh_root):
     with pytest.warns(UserWarning, match="2 of 6 clips"):
         datamodule = ready(fresh_root, on_error="skip")
     assert _ytids(datamodule, "train") == [layout.ytid("balanced", i) for i in (0, 2, 4, 5)]
+
+
+def test_nan_audio_raises_or_is_skipped_with_a_warning_naming_it(fresh_root):
+    """byol_a_audioset.yaml's `on_error: skip` with one training and one eval file of NaN samples."""
+    bad = [
+        next((fresh_root / "audio" / part).glob(f"*{layout.ytid(name, 1)}*"))
+        for part, name in (("bal_train", "balanced"), ("eval", "eval"))
+    ]
+    for path in bad:
+        soundfile.write(str(path), np.full(8000, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioDecodeError, match=f"{bad[0].name} holds non-finite samples"):
+        list(ready(fresh_root).train_dataloader())
+    with pytest.warns(UserWarning, match=f"skipped 1 of 4 .*{bad[1].name}"):
+        test_batches = list(ready(fresh_root, on_error="skip").subclip_dataloader("test"))
+    datamodule = ready(fresh_root, on_error="skip")
+    with pytest.warns(UserWarning, match=f"{bad[0].name} holds non-finite samples.*left out"):
+        train_batches = list(datamodule.train_dataloader())
+    assert sum(len(batch["audio"]) for batch in train_batches) == 6
+    assert all(torch.isfinite(batch["audio"]).all() for batch in train_batches + test_batches)
+    assert sum(len(batch["audio"]) for batch in test_batches) == 3
 
 
 def test_missing_files_say_what_to_download(tmp_path, fresh_root):
