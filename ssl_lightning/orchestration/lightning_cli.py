@@ -1,21 +1,29 @@
 """The library's LightningCLI: `fit`/`validate`/`test`/`predict` of any method and datamodule from
 YAML recipes, with the defaults every run gets (seed 0, TensorBoard + CSV logs under `runs/`, a
-configurable `checkpoint` with `last.ckpt`, a clear stop on a non-finite loss)."""
+configurable `checkpoint` with `last.ckpt`, exact resumption with `--ckpt_path last|PATH`, a clear stop
+on a non-finite loss, and on SIGTERM a resumable `last.ckpt` and exit status 143)."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
+from pathlib import Path
 
 import lightning as L
 from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import ssl_lightning.data  # noqa: F401  (registers datamodules for short class names)
 import ssl_lightning.eval.callback  # noqa: F401  (registers evaluation callbacks)
-from ssl_lightning.callbacks import FiniteLossGuard
+from ssl_lightning.callbacks import (
+    CheckpointGuard,
+    FiniteLossGuard,
+    RandomStateCheckpoint,
+)
 from ssl_lightning.methods import SSLMethod
 
 TRAINER_DEFAULTS = {
@@ -29,8 +37,37 @@ TRAINER_DEFAULTS = {
             "init_args": {"save_dir": "runs", "name": "csv"},
         },
     ],
-    "callbacks": [FiniteLossGuard()],
+    "callbacks": [FiniteLossGuard(), RandomStateCheckpoint(), CheckpointGuard()],
 }
+
+SIGTERM_EXIT = 128 + signal.SIGTERM
+"""Exit status of a fit stopped by SIGTERM (the shell's convention), so that a scheduler or an `&&`
+chain does not read a pre-empted run as finished."""
+
+
+def find_last_checkpoint(trainer: L.Trainer) -> Path:
+    """The newest `last*.ckpt` that `--ckpt_path last` resumes: in `checkpoint.dirpath` when set, else in
+    the `*/checkpoints` folders of the first logger's root (`runs/version_N/checkpoints`: each run
+    has a new version, so Lightning itself would look in the new, empty one and start over).
+
+    Raises FileNotFoundError naming where it looked when there is none.
+    """
+    ckpt = trainer.checkpoint_callback
+    if ckpt is not None and ckpt.dirpath is not None:
+        folder, pattern = Path(ckpt.dirpath), "last*.ckpt"
+    elif trainer.loggers:
+        logger = trainer.loggers[0]
+        folder = Path(logger.save_dir or trainer.default_root_dir, logger.name or "")
+        pattern = "*/checkpoints/last*.ckpt"
+    else:
+        folder, pattern = Path(trainer.default_root_dir), "checkpoints/last*.ckpt"
+    found = sorted(folder.glob(pattern), key=lambda path: path.stat().st_mtime)
+    if not found:
+        raise FileNotFoundError(
+            f"--ckpt_path last: no checkpoint matches {folder / pattern}; pass --ckpt_path PATH to resume "
+            "from a checkpoint elsewhere, or leave --ckpt_path out to start a new run"
+        )
+    return found[-1]
 
 
 class SSLLightningCLI(LightningCLI):
@@ -40,6 +77,20 @@ class SSLLightningCLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
 
+    def before_fit(self) -> None:
+        """Resolve `--ckpt_path last` to the previous run's checkpoint (`find_last_checkpoint`), named;
+        refuse SyncBatchNorm off GPUs here rather than with PyTorch's error when DDP wraps the model."""
+        config = self.config_init[self.subcommand]
+        device = self.trainer.strategy.root_device.type
+        if config.trainer.sync_batchnorm and device != "cuda":
+            raise ValueError(
+                f"trainer.sync_batchnorm is true but training runs on {device}; SyncBatchNorm only works "
+                "on GPUs: pass --trainer.sync_batchnorm false"
+            )
+        if config.get("ckpt_path") == "last":
+            config.ckpt_path = str(find_last_checkpoint(self.trainer))
+            print(f"--ckpt_path last: resuming from {config.ckpt_path}", file=sys.stderr)
+
 
 class _HelpFormatter(RawDescriptionHelpFormatter, DefaultHelpFormatter):
     """jsonargparse's help, with the epilog kept as written."""
@@ -47,6 +98,7 @@ class _HelpFormatter(RawDescriptionHelpFormatter, DefaultHelpFormatter):
 
 def run_lightning_cli(args: Sequence[str] | None = None, epilog: str = "") -> None:
     """Run one LightningCLI subcommand; `args` None reads `sys.argv` (LightningCLI's own behaviour).
+    A fit stopped by SIGTERM (after `CheckpointGuard` saved `last.ckpt`) exits with `SIGTERM_EXIT`.
     Given `args` (a subcommand such as beats-loop runs fits), `sys.argv` is hidden meanwhile: it holds the
     calling subcommand's arguments, which LightningCLI would warn about."""
     argv = sys.argv
@@ -54,6 +106,8 @@ def run_lightning_cli(args: Sequence[str] | None = None, epilog: str = "") -> No
         sys.argv = argv[:1]
     try:
         _run(args, epilog)
+    except SIGTERMException as stop:
+        raise SystemExit(SIGTERM_EXIT) from stop
     finally:
         sys.argv = argv
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from ssl_lightning.audio import collate_audio
 from ssl_lightning.data.manifest import LabelType, ManifestAudioDataset, Mode, OnError
+from ssl_lightning.data.resumable import ResumableDataLoader, resumable_loader, shuffled
 from ssl_lightning.data.sampling import WeightedDistributedSampler, inverse_frequency_weights
 
 Clip = tuple[Path, tuple[str, ...]]
@@ -45,6 +46,22 @@ def check_missing(missing: Sequence[str], total: int, where: str, on_error: OnEr
     if on_error == "raise" or len(missing) == total:
         raise FileNotFoundError(f"{message}; pass on_error='skip' to leave missing clips out")
     warnings.warn(f"{message}; they are left out (on_error='skip')", stacklevel=3)
+
+
+def check_splits(splits: dict[str, list[Clip]], sources: dict[str, str], owner: str) -> None:
+    """Raise when a split has no clip, naming it and where its clips come from (`sources[split]`):
+    an empty split would otherwise fail later, in a loader or a metric, without saying why.
+
+    Raises:
+        ValueError: some split of `splits` is empty.
+    """
+    empty = [split for split, clips in splits.items() if not clips]
+    if empty:
+        where = "; ".join(f"{split}: {sources[split]}" for split in empty)
+        raise ValueError(
+            f"{owner} split(s) {empty} have no clip ({where}); check that those files list clips and "
+            "that their audio is there"
+        )
 
 
 class AudioClassificationDataModule(L.LightningDataModule):
@@ -162,18 +179,10 @@ class AudioClassificationDataModule(L.LightningDataModule):
             )
         return self._datasets[split, mode]
 
-    def _loader(
-        self,
-        dataset: ManifestAudioDataset,
-        batch_size: int,
-        shuffle: bool = False,
-        sampler: Sampler[int] | None = None,
-    ) -> DataLoader:
+    def _loader(self, dataset: ManifestAudioDataset, batch_size: int) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
-            sampler=sampler,
             drop_last=False,
             num_workers=self.num_workers,
             collate_fn=collate_audio,
@@ -189,12 +198,24 @@ class AudioClassificationDataModule(L.LightningDataModule):
         weights = inverse_frequency_weights(*dataset.label_pairs(), len(dataset))
         return WeightedDistributedSampler(weights, num_replicas=world[0], rank=world[1], seed=self.seed)
 
-    def train_dataloader(self) -> DataLoader:
-        """Random crops of the train split: shuffled, or weighted draws with `weighted_sampling`."""
+    def train_dataloader(self) -> ResumableDataLoader:
+        """Random crops of the train split: shuffled, or weighted draws with `weighted_sampling`; each
+        crop drawn from a seed of `(seed, epoch, position)`, so a resumed fit continues exactly."""
         dataset = self.dataset("train", "random_crop")
-        if self.weighted_sampling:
-            return self._loader(dataset, self.batch_size, sampler=self.weighted_sampler(dataset))
-        return self._loader(dataset, self.batch_size, shuffle=True)
+        sampler = (
+            self.weighted_sampler(dataset)
+            if self.weighted_sampling
+            else shuffled(dataset, self.seed, self.trainer)
+        )
+        return resumable_loader(
+            dataset,
+            sampler,
+            self.batch_size,
+            self.seed,
+            num_workers=self.num_workers,
+            collate_fn=collate_audio,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
         """Sub-clips of the valid split."""

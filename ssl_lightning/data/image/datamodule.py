@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_lightning.data.label_subsets import check_fraction, label_fraction_subset
+from ssl_lightning.data.resumable import ResumableDataLoader, resumable_loader, shuffled
 
 SPLITS = ("train", "valid", "test")
 
@@ -196,30 +197,36 @@ class ImageDataModule(L.LightningDataModule):
             )
         return ImageDataset(self.sources[split], self.split_indices[split], with_clip_id)
 
-    def _loader(self, dataset: ImageDataset, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: ImageDataset, batch_size: int) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
             num_workers=self.num_workers,
             generator=torch.Generator().manual_seed(self.seed),
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled train images (the labelled subset when `label_fraction` is set)."""
-        return self._loader(self.dataset("train"), self.batch_size, shuffle=True)
+    def train_dataloader(self) -> ResumableDataLoader:
+        """Train images (the labelled subset when `label_fraction` is set) in a `(seed, epoch)` shuffle
+        that a resumed fit continues exactly."""
+        dataset = self.dataset("train")
+        return resumable_loader(
+            dataset,
+            shuffled(dataset, self.seed, self.trainer),
+            self.batch_size,
+            self.seed,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
         """Valid images in index order."""
-        return self._loader(self.dataset("valid"), self.batch_size, shuffle=False)
+        return self._loader(self.dataset("valid"), self.batch_size)
 
     def test_dataloader(self) -> DataLoader:
         """Test images in index order."""
-        return self._loader(self.dataset("test"), self.batch_size, shuffle=False)
+        return self._loader(self.dataset("test"), self.batch_size)
 
     def subclip_dataloader(self, split: str, batch_size: int | None = None) -> DataLoader:
         """Images of `split` in index order with `clip_id` (one "sub-clip" per image), for probes."""
-        return self._loader(
-            self.dataset(split, with_clip_id=True), batch_size or self.batch_size, shuffle=False
-        )
+        return self._loader(self.dataset(split, with_clip_id=True), batch_size or self.batch_size)

@@ -81,13 +81,13 @@ def test_batches_pad_short_clips_and_split_long_noise(roots):
 def test_v1_weighted_sampling_balances_the_classes(roots):
     datamodule = ready(roots[0], version=1, test_root=str(roots[1]), weighted_sampling=True, seed=1)
     loader = datamodule.train_dataloader()
-    assert isinstance(loader.sampler, WeightedDistributedSampler)
+    assert isinstance(loader.sampler.inner, WeightedDistributedSampler)  # under the resumable sampler
     label = datamodule.dataset("train", "random_crop").label_pairs()[1]  # the class of each clip
     assert label.shape == (37,)
     draws = []
     for epoch in range(300):
         loader.sampler.set_epoch(epoch)
-        draws += list(loader.sampler)
+        draws += [index for index, _ in loader.sampler]  # (index, item seed) pairs
     frequency = torch.bincount(label[torch.tensor(draws)], minlength=12).double() / len(draws)
     # 25 unknown clips vs 1 clip of each command: balanced draws give each class about 1/12
     assert ((frequency - 1 / 12).abs() < 0.012).all(), frequency
