@@ -29,7 +29,12 @@ from typing import Literal
 
 import numpy as np
 
-from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_missing
+from ssl_lightning.data.audio.datamodule import (
+    AudioClassificationDataModule,
+    Clip,
+    check_missing,
+    check_splits,
+)
 from ssl_lightning.data.manifest import OnError
 
 CLASS_INDEX = "class_labels_indices.csv"
@@ -225,6 +230,9 @@ class AudioSetDataModule(AudioClassificationDataModule):
             for clip in self._resolve(part, files, ignored)
         ]
         test = self._resolve("eval", files, ignored)
+        csvs = [str(self.root / SEGMENTS[part]) for part in TRAIN_SPLITS[self.hparams.train_split]]
+        sources = {"train": " + ".join(csvs), "test": str(self.root / SEGMENTS["eval"])}
+        check_splits({"train": train, "test": test}, sources, f"AudioSet (audio in {self.audio_dir})")
         if self.hparams.valid_fraction == 0:
             return {"train": train, "valid": test, "test": test}
         num_valid = max(1, round(self.hparams.valid_fraction * len(train)))

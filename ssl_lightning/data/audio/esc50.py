@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_missing
+from ssl_lightning.data.audio.datamodule import (
+    AudioClassificationDataModule,
+    Clip,
+    check_missing,
+    check_splits,
+)
 from ssl_lightning.data.manifest import OnError
 
 NUM_FOLDS = 5
@@ -41,9 +46,9 @@ def read_esc50_meta(csv_path: Path) -> tuple[list[ESC50Clip], tuple[str, ...]]:
 
     Raises:
         FileNotFoundError: no such file (the message says where ESC-50 comes from).
-        ValueError: a required column is missing, a fold or target is not an integer, a fold is outside
-            1-5, one target has two category names, or the targets do not cover 0..C-1 (the message
-            names the line).
+        ValueError: a required column is missing, there are no rows, a fold or target is not an
+            integer, a fold is outside 1-5, one target has two category names, or the targets do not
+            cover 0..C-1 (the message names the line).
     """
     if not csv_path.is_file():
         raise FileNotFoundError(
@@ -71,6 +76,10 @@ def read_esc50_meta(csv_path: Path) -> tuple[list[ESC50Clip], tuple[str, ...]]:
                     f"{names[target]!r} above"
                 )
             clips.append(ESC50Clip(row["filename"], fold, target, row["category"]))
+    if not clips:
+        raise ValueError(
+            f"{csv_path} has a header but no clip rows (ESC-50 lists 2,000 clips); restore it from {DOWNLOAD}"
+        )
     if sorted(names) != list(range(len(names))):
         raise ValueError(f"{csv_path}: targets must be 0..C-1, got {sorted(names)}")
     return clips, tuple(names[target] for target in range(len(names)))
@@ -151,7 +160,10 @@ class ESC50DataModule(AudioClassificationDataModule):
         check_missing(missing, len(clips), str(self.root / META), self.on_error, f"looked in {audio}")
         absent = set(missing)
         present = [clip for clip in clips if clip.filename not in absent]
-        return {
+        splits = {
             split: [(audio / c.filename, (classes[c.target],)) for c in present if c.fold in folds]
             for split, folds in self.folds.items()
         }
+        sources = {split: f"folds {list(folds)} of {self.root / META}" for split, folds in self.folds.items()}
+        check_splits(splits, sources, f"ESC-50 (fold={self.hparams.fold}, audio in {audio})")
+        return splits

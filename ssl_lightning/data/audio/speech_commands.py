@@ -25,7 +25,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_missing
+from ssl_lightning.data.audio.datamodule import (
+    AudioClassificationDataModule,
+    Clip,
+    check_missing,
+    check_splits,
+)
 from ssl_lightning.data.manifest import ManifestAudioDataset, Mode, OnError
 
 V1_COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -184,11 +189,21 @@ class SpeechCommandsDataModule(AudioClassificationDataModule):
         held_out = set(listed["valid"]) | set(listed["test"])
         train = self._clips(files, [entry for entry in files if entry not in held_out])
         valid = self._clips(files, listed["valid"])
+        sources = {
+            "train": f"the word clips of {self.root} not in {' or '.join(LISTS.values())}",
+            "valid": str(self.root / LISTS["valid"]),
+            "test": str(self.root / LISTS["test"]) if self.hparams.version == 2 else str(self.test_root),
+        }
+        name = f"Speech Commands v{self.hparams.version}"
         if self.hparams.version == 2:
-            return {"train": train, "valid": valid, "test": self._clips(files, listed["test"])}
+            splits = {"train": train, "valid": valid, "test": self._clips(files, listed["test"])}
+            check_splits(splits, sources, name)
+            return splits
+        words = {"train": train, "valid": valid}
+        words |= {} if self.test_root is None else {"test": self._test_set()}
+        check_splits(words, sources, name)  # before the _silence_ clips join train and valid
         silence = self._background()
-        splits = {"train": train + silence, "valid": valid + silence}
-        return splits if self.test_root is None else {**splits, "test": self._test_set()}
+        return {**words, "train": train + silence, "valid": valid + silence}
 
     def _clips(self, files: dict[str, Path], entries: list[str]) -> list[Clip]:
         """(path, (class,)) of list entries `<word>/<file>.wav`."""

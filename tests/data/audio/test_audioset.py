@@ -193,6 +193,16 @@ def test_bad_rows_and_duplicate_files_are_named(fresh_root):
         ready(fresh_root)
 
 
+@pytest.mark.parametrize(("part", "split"), [("eval", "test"), ("balanced", "train")])
+def test_a_segment_csv_without_rows_names_the_split_and_the_csv(fresh_root, part, split):
+    csv_path = (
+        fresh_root / f"{part}_segments.csv" if part == "eval" else fresh_root / f"{part}_train_segments.csv"
+    )
+    csv_path.write_text("".join(csv_path.read_text().splitlines(keepends=True)[:3]))  # the comment lines
+    with pytest.raises(ValueError, match=rf"split\(s\) \['{split}'\] have no clip \({split}: {csv_path}\)"):
+        ready(fresh_root)
+
+
 def test_bad_arguments_raise_early(root):
     with pytest.raises(ValueError, match="train_split must be one of"):
         AudioSetDataModule(str(root), train_split="all")

@@ -126,6 +126,22 @@ def test_bad_csv_rows_name_the_line(fresh_root):
         ready(fresh_root)
 
 
+def test_a_csv_without_rows_or_folds_without_clips_say_so(fresh_root):
+    csv_path = fresh_root / "meta" / "esc50.csv"
+    lines = csv_path.read_text().splitlines(keepends=True)
+    csv_path.write_text(lines[0])
+    with pytest.raises(ValueError, match=f"{csv_path} has a header but no clip rows"):
+        ready(fresh_root).train_dataloader()
+    moved = [line.replace(f",{line[0]},", ",1,", 1) if line[0] in "345" else line for line in lines]
+    csv_path.write_text("".join(moved))  # folds 3-5 moved to fold 1: train (folds 3-5 for fold 1) is empty
+    with pytest.raises(
+        ValueError, match=r"split\(s\) \['train'\] have no clip \(train: folds \[3, 4, 5\] of "
+    ):
+        ready(fresh_root, fold=1)
+    with pytest.raises(ValueError, match=f"audio in {fresh_root / 'audio'}"):
+        ready(fresh_root, fold=1)
+
+
 def test_bad_arguments_raise_early(root):
     with pytest.raises(ValueError, match="fold must be one of 1..5"):
         ESC50DataModule(str(root), fold=0)

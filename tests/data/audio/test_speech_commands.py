@@ -131,6 +131,15 @@ def test_list_entries_without_audio_are_counted(tmp_path):
     assert len(datamodule.dataset("valid", "random_crop")) == 34
 
 
+@pytest.mark.parametrize(("version", "split"), [(2, "valid"), (2, "test"), (1, "valid")])
+def test_an_empty_list_file_names_the_split_and_the_list(tmp_path, version, split):
+    root = layout.write_speech_commands(tmp_path / "sc")
+    listed = root / ("validation_list.txt" if split == "valid" else "testing_list.txt")
+    listed.write_text("")
+    with pytest.raises(ValueError, match=rf"split\(s\) \['{split}'\] have no clip \({split}: {listed}\)"):
+        ready(root, version=version)
+
+
 def test_bad_arguments_raise_early(roots):
     with pytest.raises(ValueError, match="version must be 1"):
         SpeechCommandsDataModule(str(roots[0]), version=3)
