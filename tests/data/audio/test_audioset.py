@@ -111,7 +111,7 @@ def test_labels_are_multi_hot_over_the_mids(root):
 
 def test_weighted_sampling_uses_inverse_label_frequencies(root):
     datamodule = ready(root, train_split="full", weighted_sampling=True)
-    sampler = datamodule.train_dataloader().sampler
+    sampler = datamodule.train_dataloader().sampler.inner  # under the resumable sampler
     assert isinstance(sampler, WeightedDistributedSampler) and len(sampler) == 12
     # label counts over the 12 clips (LABELS twice): class 0: 8, 1: 4, 2: 4, 3: 2, 4: 2, 5: 2
     per_segment = [1 / 8, 1 / 8 + 1 / 4, 1 / 4, 1 / 8 + 1 / 2, 1 / 2 + 1 / 2, 1 / 8 + 1 / 4 + 1 / 4]
