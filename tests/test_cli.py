@@ -102,7 +102,5 @@ def test_unwritable_checkpoint_folder_fails_before_training(tmp_path, monkeypatc
 def test_sync_batchnorm_on_cpu_names_the_fix(tmp_path, monkeypatch):
     """Before: PyTorch's "SyncBatchNorm layers only work with GPU modules" at the first forward pass."""
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(
-        ValueError, match="sync_batchnorm is true but training runs on cpu.*sync_batchnorm false"
-    ):
+    with pytest.raises(ValueError, match="sync_batchnorm is true but DDP runs on cpu.*sync_batchnorm false"):
         main(_tiny_fit("--trainer.strategy=ddp", "--trainer.sync_batchnorm=true"))

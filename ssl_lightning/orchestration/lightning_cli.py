@@ -15,6 +15,7 @@ import lightning as L
 from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import ssl_lightning.data  # noqa: F401  (registers datamodules for short class names)
@@ -79,13 +80,18 @@ class SSLLightningCLI(LightningCLI):
 
     def before_fit(self) -> None:
         """Resolve `--ckpt_path last` to the previous run's checkpoint (`find_last_checkpoint`), named;
-        refuse SyncBatchNorm off GPUs here rather than with PyTorch's error when DDP wraps the model."""
+        refuse SyncBatchNorm under DDP off GPUs here, not with PyTorch's error when DDP wraps the model
+        (one process on a CPU runs it as BatchNorm)."""
         config = self.config_init[self.subcommand]
         device = self.trainer.strategy.root_device.type
-        if config.trainer.sync_batchnorm and device != "cuda":
+        if (
+            config.trainer.sync_batchnorm
+            and isinstance(self.trainer.strategy, DDPStrategy)
+            and device != "cuda"
+        ):
             raise ValueError(
-                f"trainer.sync_batchnorm is true but training runs on {device}; SyncBatchNorm only works "
-                "on GPUs: pass --trainer.sync_batchnorm false"
+                f"trainer.sync_batchnorm is true but DDP runs on {device}; SyncBatchNorm only works on GPUs "
+                "under DDP: pass --trainer.sync_batchnorm false"
             )
         if config.get("ckpt_path") == "last":
             config.ckpt_path = str(find_last_checkpoint(self.trainer))
