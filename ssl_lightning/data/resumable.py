@@ -13,6 +13,7 @@ batches consumed), which Lightning's fit loop saves in every checkpoint and rest
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
@@ -49,6 +50,15 @@ class ResumableSampler(DistributedSampler):
         return len(self.inner)
 
 
+@contextmanager
+def seeded_draws(seed: int) -> Iterator[None]:
+    """Inside, torch's CPU generator starts from `seed`; after, it is as before (a fork: the caller's
+    random stream, e.g. the training step's, is untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
 class SeededItems(Dataset):
     """`dataset[index]` read with torch's CPU generator seeded by the item's seed (`(index, seed)` keys)."""
 
@@ -60,8 +70,7 @@ class SeededItems(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> Any:
         index, seed = key
-        with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(seed)
+        with seeded_draws(seed):
             return self.dataset[index]
 
 

@@ -5,27 +5,42 @@ distributed rank and each DataLoader worker a disjoint set of chunks (reshuffled
 `seed`), and serves them through `StreamingDataLoader`. Shards may sit in a local folder (memory-mapped
 in place) or an object store LitData supports (s3://, gs://, ...; chunks are cached locally).
 
-Mid-epoch resumption: `StreamingDataLoader` has `state_dict()`/`load_state_dict()`, and Lightning's
-fit loop saves the train loader's state in every checkpoint and restores it on `fit(ckpt_path=...)`,
-so a resumed run continues the interrupted epoch with the clips it had not yet consumed. The
-datamodule keeps no state of its own (no `state_dict`): saving the loader state a second time there
-would only duplicate it.
+Exact resumption (a killed run resumed from its checkpoint ends bit-identical to the uninterrupted run):
+- Random crops are a function of `(seed, epoch, sample)`: `SeededStreamingDataset` reads each item with
+  torch's CPU generator seeded from the three (forked, see `ssl_lightning.data.resumable.seeded_draws`),
+  so they do not depend on workers, prefetching or restarts, and leave the training step's draws alone.
+- `FitEpochStreamingDataLoader` is LitData's `StreamingDataLoader`, whose `state_dict()` (LitData epoch
+  and clips yielded) Lightning's fit loop saves in every checkpoint and restores on `fit(ckpt_path=...)`;
+  LitData then replays its workers' chunks and continues with the next batch. Fit epoch `e` reads LitData
+  epoch `e + 1` (also when `limit_train_batches` ends it early), and a restored state continues only
+  within the fit epoch it was saved in: after a resume at the end of a fit epoch the next LitData epoch
+  starts, as in the uninterrupted run.
+- The loader draws its worker seeds from its own generator: from the global one, the resumed run's first
+  `iter()` (which the uninterrupted run made at the epoch's start, before the checkpoint) would shift the
+  training step's random stream (views, masks, dropout).
+- The datamodule saves the train loader's state too (`state_dict`) and hands it to the loader it creates
+  after a restore: Lightning restores loader states only into the loader its fit loop sets up at fit
+  start, and a recipe with `max_epochs` has it set up earlier (`estimated_stepping_batches` in
+  `configure_optimizers`, before the checkpoint's loop state is read), so Lightning's copy is skipped.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
+import numpy as np
 import torch
 from litdata import StreamingDataLoader, StreamingDataset
+from litdata.streaming.sampler import ChunkedIndex
 from torch import Tensor
 
 from ssl_lightning.audio import collate_audio, crop_or_pad
 from ssl_lightning.data.manifest import LABEL_SEPARATOR
+from ssl_lightning.data.resumable import SEED_RANGE, seeded_draws
 from ssl_lightning.data.sharding import METADATA_FILENAME, PCM_SCALE, SHARD_COMMAND
 
 LabelType = Literal["single", "multi"]
@@ -61,7 +76,7 @@ class ShardItemToClip:
     `padding_mask` bool `[num_samples]` (True = padding), `clip_id` int64 scalar and, when `classes` is
     given, `label`: int64 class index ("single") or float32 multi-hot `[C]` ("multi"). `num_samples=None`
     keeps whole clips (`collate_audio` pads the batch). Random crops draw from torch's global generator,
-    which DataLoader seeds per worker.
+    which `SeededStreamingDataset` seeds per item.
     """
 
     def __init__(
@@ -111,6 +126,53 @@ class ShardItemToClip:
         multi_hot = torch.zeros(len(self.classes), dtype=torch.float32)
         multi_hot[[self.classes.index(label) for label in labels]] = 1.0
         return multi_hot
+
+
+class SeededStreamingDataset(StreamingDataset):
+    """A `StreamingDataset` that reads (and transforms) sample `i` of epoch `e` with torch's CPU generator
+    seeded from `(seed, e, i)`: its random crops are the same whichever rank, worker or restarted run
+    reads it."""
+
+    def __getitem__(self, index: ChunkedIndex | int | slice | str) -> Any:
+        if not isinstance(index, (ChunkedIndex, int)):
+            return super().__getitem__(index)
+        sample = int(index.index if isinstance(index, ChunkedIndex) else index)
+        keys = np.random.SeedSequence([self.seed, self.current_epoch, sample])
+        with seeded_draws(int(keys.generate_state(1, np.uint64)[0]) % SEED_RANGE):
+            return super().__getitem__(index)
+
+
+class FitEpochStreamingDataLoader(StreamingDataLoader):
+    """A `StreamingDataLoader` whose LitData epoch follows the fit loop's: fit epoch `e` reads LitData epoch
+    `e + 1` (LitData counts from 1), and a restored state continues only within the fit epoch it was saved in.
+
+    `fit_epoch()` is the trainer's current epoch (None without a trainer: LitData counts its epochs). Both
+    are read when the first batch is asked for: on resume Lightning creates the iterator before it moves to
+    the next fit epoch. A fit epoch cut short by `limit_train_batches` leaves clips of its LitData epoch,
+    which a plain `StreamingDataLoader` would continue after a resume at that fit epoch's end.
+    """
+
+    def __init__(self, dataset: StreamingDataset, fit_epoch: Callable[[], int | None], **kwargs: Any) -> None:
+        super().__init__(dataset, **kwargs)
+        self.fit_epoch = fit_epoch
+        self.state_fit_epoch: int | None = None
+
+    def __iter__(self) -> Any:
+        epoch = self.fit_epoch()
+        if epoch is not None:
+            if self.restore and self.state_fit_epoch != epoch:
+                self.restore = False
+            if not self.restore:
+                self.current_epoch = epoch  # StreamingDataLoader.__iter__ moves on to epoch + 1
+        yield from super().__iter__()
+
+    def state_dict(self) -> dict[str, Any]:
+        """LitData's state and the fit epoch it belongs to."""
+        return super().state_dict() | {"fit_epoch": self.fit_epoch()}
+
+    def load_state_dict(self, obj: dict[str, Any]) -> None:
+        super().load_state_dict(obj)
+        self.state_fit_epoch = obj["fit_epoch"]
 
 
 class StreamingAudioDataModule(L.LightningDataModule):
@@ -168,6 +230,8 @@ class StreamingAudioDataModule(L.LightningDataModule):
         self.label_type = label_type
         self.train_dataset: StreamingDataset | None = None
         self.val_dataset: StreamingDataset | None = None
+        self.train_loader: FitEpochStreamingDataLoader | None = None
+        self.train_loader_state: dict[str, Any] | None = None
 
     def setup(self, stage: str) -> None:
         """Open the shards; runs on every rank after the process group exists, so each rank finds its part."""
@@ -199,7 +263,7 @@ class StreamingAudioDataModule(L.LightningDataModule):
         transform = ShardItemToClip(
             self.num_samples, "random" if train else "center", self.classes, self.label_type
         )
-        return StreamingDataset(
+        return SeededStreamingDataset(
             shard_dir,
             shuffle=self.shuffle and train,
             drop_last=self.drop_last,
@@ -208,19 +272,38 @@ class StreamingAudioDataModule(L.LightningDataModule):
             transform=transform,
         )
 
-    def _loader(self, dataset: StreamingDataset | None, stage: str) -> StreamingDataLoader:
+    def _loader(self, dataset: StreamingDataset | None, stage: str) -> FitEpochStreamingDataLoader:
         if dataset is None:
             raise RuntimeError(f"call setup({stage!r}) before asking StreamingAudioDataModule for its loader")
-        return StreamingDataLoader(
+        return FitEpochStreamingDataLoader(
             dataset,
+            self._fit_epoch,
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             collate_fn=collate_audio,
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
+    def _fit_epoch(self) -> int | None:
+        """The trainer's current epoch (None without a trainer)."""
+        return None if self.trainer is None else self.trainer.current_epoch
+
     def train_dataloader(self) -> StreamingDataLoader:
-        """Batches of random crops; each rank and worker streams a disjoint set of chunks."""
-        return self._loader(self.train_dataset, "fit")
+        """Batches of random crops; each rank and worker streams a disjoint set of chunks. After a restore
+        (`load_state_dict`) the loader continues where the checkpointed one was."""
+        self.train_loader = self._loader(self.train_dataset, "fit")
+        if self.train_loader_state is not None:
+            self.train_loader.load_state_dict(self.train_loader_state)
+            self.train_loader_state = None
+        return self.train_loader
+
+    def state_dict(self) -> dict[str, Any]:
+        """The train loader's state (empty before there is one)."""
+        return {} if self.train_loader is None else {"train_loader": self.train_loader.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Keep the train loader's state for the next `train_dataloader()`."""
+        self.train_loader_state = state_dict["train_loader"]
 
     def val_dataloader(self) -> StreamingDataLoader | list:
         """Batches of centre crops from `val_dir` (an empty list when there is none)."""

@@ -266,22 +266,44 @@ def test_datamodule_checks_sample_rate_and_labels(uniform):
         StreamingAudioDataModule(str(uniform), classes=["a"]).setup("fit")
 
 
+@pytest.fixture(scope="module")
+def ramps(tmp_path_factory) -> Path:
+    """NUM_UNIFORM clips of 800 samples (clip k: `ramp(800, 50 k)`) in 8 chunks of 2, so that every crop
+    shows where it was cut: the shards."""
+    root = tmp_path_factory.mktemp("ramps")
+    (root / "in").mkdir()
+    for k in range(NUM_UNIFORM):
+        soundfile.write(root / "in" / f"{k:02d}.wav", ramp(800, 50 * k), SR, subtype="PCM_16")
+    shard_audio(root / "in", root / "shards", max_seconds=None, chunk_bytes=UNIFORM_CHUNK_BYTES)
+    return root / "shards"
+
+
 @pytest.mark.parametrize("num_workers", [0, 2])
-def test_loader_state_resumes_with_exactly_the_unseen_clips(uniform, num_workers):
+def test_restored_loader_yields_the_next_batches_with_the_same_random_crops(ramps, num_workers):
+    """A loader restored from the state saved after 3 batches (mid-epoch) or after the epoch yields the
+    uninterrupted loader's next batches: same clips, same random crops (before the fix the crops came from
+    the global generator and differed)."""
+
     def loader():
-        dm = StreamingAudioDataModule(str(uniform), batch_size=2, clip_seconds=0.05, num_workers=num_workers)
+        dm = StreamingAudioDataModule(str(ramps), batch_size=2, clip_seconds=0.025, num_workers=num_workers)
         dm.setup("fit")
         return dm.train_dataloader()
 
-    first = loader()
-    batches = iter(first)
-    seen = torch.cat([next(batches)["clip_id"] for _ in range(3)]).tolist()
-    state = first.state_dict()
-    resumed = loader()
-    resumed.load_state_dict(state)
-    rest = torch.cat([batch["clip_id"] for batch in resumed]).tolist()
-    assert len(seen) == 6 and len(rest) == NUM_UNIFORM - 6
-    assert sorted(seen + rest) == list(range(NUM_UNIFORM))
+    uninterrupted = loader()
+    first_epoch = iter(uninterrupted)
+    batches = [next(first_epoch) for _ in range(3)]
+    mid_epoch = uninterrupted.state_dict()
+    batches += list(first_epoch)
+    end_of_epoch = uninterrupted.state_dict()
+    batches += list(uninterrupted)
+    assert len(batches) == NUM_UNIFORM  # two epochs of 8 batches
+    for state, expected in ((mid_epoch, batches[3:8]), (end_of_epoch, batches[8:])):
+        resumed = loader()
+        resumed.load_state_dict(state)
+        rest = list(resumed)
+        assert len(rest) == len(expected)
+        for got, want in zip(rest, expected, strict=True):
+            assert torch.equal(got["clip_id"], want["clip_id"]) and torch.equal(got["audio"], want["audio"])
 
 
 def free_port() -> int:
