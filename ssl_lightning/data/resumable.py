@@ -109,6 +109,36 @@ class ResumableDataLoader(DataLoader):
         self.sampler.set_epoch(self.epoch)
 
 
+class TrainLoaderState:
+    """LightningDataModule mixin: the train loader's state is also saved in the datamodule's own state
+    and handed to the loader that `train_dataloader` builds next (`resumed`).
+
+    Lightning restores loader states only into the loader its fit loop sets up at fit start; a recipe
+    with `max_epochs` has it set up earlier (`estimated_stepping_batches` in `configure_optimizers`,
+    before the checkpoint's loop state is read), and Lightning's copy is then skipped. The datamodule's
+    state is restored before `configure_optimizers`. Restoring twice is harmless (the same state).
+    """
+
+    _train_loader: Any = None
+    _train_loader_state: dict[str, Any] | None = None
+
+    def resumed(self, loader: Any) -> Any:
+        """`loader` continued from the restored state, if any; kept for `state_dict`."""
+        if self._train_loader_state is not None:
+            loader.load_state_dict(self._train_loader_state)
+            self._train_loader_state = None
+        self._train_loader = loader
+        return loader
+
+    def state_dict(self) -> dict[str, Any]:
+        """The train loader's state (empty before there is one)."""
+        return {} if self._train_loader is None else {"train_loader": self._train_loader.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Keep the train loader's state for the next `train_dataloader()`."""
+        self._train_loader_state = state_dict.get("train_loader")
+
+
 def resumable_loader(
     dataset: Dataset, sampler: DistributedSampler, batch_size: int, seed: int, **kwargs: Any
 ) -> ResumableDataLoader:

@@ -18,10 +18,8 @@ Exact resumption (a killed run resumed from its checkpoint ends bit-identical to
 - The loader draws its worker seeds from its own generator: from the global one, the resumed run's first
   `iter()` (which the uninterrupted run made at the epoch's start, before the checkpoint) would shift the
   training step's random stream (views, masks, dropout).
-- The datamodule saves the train loader's state too (`state_dict`) and hands it to the loader it creates
-  after a restore: Lightning restores loader states only into the loader its fit loop sets up at fit
-  start, and a recipe with `max_epochs` has it set up earlier (`estimated_stepping_batches` in
-  `configure_optimizers`, before the checkpoint's loop state is read), so Lightning's copy is skipped.
+- The datamodule saves the train loader's state too (`resumable.TrainLoaderState`), for recipes with
+  `max_epochs`, whose loader Lightning sets up before it reads the checkpoint's loop state.
 """
 
 from __future__ import annotations
@@ -40,7 +38,7 @@ from torch import Tensor
 
 from ssl_lightning.audio import collate_audio, crop_or_pad
 from ssl_lightning.data.manifest import LABEL_SEPARATOR
-from ssl_lightning.data.resumable import SEED_RANGE, seeded_draws
+from ssl_lightning.data.resumable import SEED_RANGE, TrainLoaderState, seeded_draws
 from ssl_lightning.data.sharding import METADATA_FILENAME, PCM_SCALE, SHARD_COMMAND
 
 LabelType = Literal["single", "multi"]
@@ -175,7 +173,7 @@ class FitEpochStreamingDataLoader(StreamingDataLoader):
         self.state_fit_epoch = obj["fit_epoch"]
 
 
-class StreamingAudioDataModule(L.LightningDataModule):
+class StreamingAudioDataModule(TrainLoaderState, L.LightningDataModule):
     """Sharded streaming audio for pre-training: random crops of `clip_seconds` from LitData shards.
 
     Args:
@@ -230,8 +228,6 @@ class StreamingAudioDataModule(L.LightningDataModule):
         self.label_type = label_type
         self.train_dataset: StreamingDataset | None = None
         self.val_dataset: StreamingDataset | None = None
-        self.train_loader: FitEpochStreamingDataLoader | None = None
-        self.train_loader_state: dict[str, Any] | None = None
 
     def setup(self, stage: str) -> None:
         """Open the shards; runs on every rank after the process group exists, so each rank finds its part."""
@@ -291,19 +287,7 @@ class StreamingAudioDataModule(L.LightningDataModule):
     def train_dataloader(self) -> StreamingDataLoader:
         """Batches of random crops; each rank and worker streams a disjoint set of chunks. After a restore
         (`load_state_dict`) the loader continues where the checkpointed one was."""
-        self.train_loader = self._loader(self.train_dataset, "fit")
-        if self.train_loader_state is not None:
-            self.train_loader.load_state_dict(self.train_loader_state)
-            self.train_loader_state = None
-        return self.train_loader
-
-    def state_dict(self) -> dict[str, Any]:
-        """The train loader's state (empty before there is one)."""
-        return {} if self.train_loader is None else {"train_loader": self.train_loader.state_dict()}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Keep the train loader's state for the next `train_dataloader()`."""
-        self.train_loader_state = state_dict["train_loader"]
+        return self.resumed(self._loader(self.train_dataset, "fit"))
 
     def val_dataloader(self) -> StreamingDataLoader | list:
         """Batches of centre crops from `val_dir` (an empty list when there is none)."""

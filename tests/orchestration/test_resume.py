@@ -117,6 +117,14 @@ def test_supervised_hares_mini_resumes_exactly_mid_epoch_and_at_epoch_boundary(t
 
 
 @pytest.mark.slow
+def test_a_recipe_with_max_epochs_resumes_exactly_mid_epoch(tmp_path):
+    """With `max_epochs` Lightning sets the train loader up before it reads the checkpoint (the schedule
+    asks for `estimated_stepping_batches`) and skips its copy of the loader state: the datamodule's
+    copy restores it. Before: the resumed run restarted the epoch (max abs weight diff > 0)."""
+    check_kill_and_resume(tmp_path, SUPERVISED, (4,), "--trainer.max_epochs=3")
+
+
+@pytest.mark.slow
 def test_simclr_views_on_digits_resume_exactly_mid_epoch(tmp_path):
     check_kill_and_resume(tmp_path, SIMCLR, (5,))
 

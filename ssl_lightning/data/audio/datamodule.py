@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from ssl_lightning.audio import collate_audio
 from ssl_lightning.data.manifest import LabelType, ManifestAudioDataset, Mode, OnError
-from ssl_lightning.data.resumable import ResumableDataLoader, resumable_loader, shuffled
+from ssl_lightning.data.resumable import ResumableDataLoader, TrainLoaderState, resumable_loader, shuffled
 from ssl_lightning.data.sampling import WeightedDistributedSampler, inverse_frequency_weights
 
 Clip = tuple[Path, tuple[str, ...]]
@@ -64,7 +64,7 @@ def check_splits(splits: dict[str, list[Clip]], sources: dict[str, str], owner: 
         )
 
 
-class AudioClassificationDataModule(L.LightningDataModule):
+class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
     """Train / valid / test clip lists served as audio batches.
 
     Training batches are random crops of `train_seconds` (default `clip_seconds`), shuffled with a
@@ -207,14 +207,16 @@ class AudioClassificationDataModule(L.LightningDataModule):
             if self.weighted_sampling
             else shuffled(dataset, self.seed, self.trainer)
         )
-        return resumable_loader(
-            dataset,
-            sampler,
-            self.batch_size,
-            self.seed,
-            num_workers=self.num_workers,
-            collate_fn=collate_audio,
-            persistent_workers=self.num_workers > 0,
+        return self.resumed(
+            resumable_loader(
+                dataset,
+                sampler,
+                self.batch_size,
+                self.seed,
+                num_workers=self.num_workers,
+                collate_fn=collate_audio,
+                persistent_workers=self.num_workers > 0,
+            )
         )
 
     def val_dataloader(self) -> DataLoader:

@@ -23,7 +23,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_lightning.data.label_subsets import check_fraction, label_fraction_subset
-from ssl_lightning.data.resumable import ResumableDataLoader, resumable_loader, shuffled
+from ssl_lightning.data.resumable import ResumableDataLoader, TrainLoaderState, resumable_loader, shuffled
 
 SPLITS = ("train", "valid", "test")
 
@@ -134,7 +134,7 @@ def holdout_splits(train: ImageSource, test: ImageSource, val_fraction: float, s
     }
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(TrainLoaderState, L.LightningDataModule):
     """Base of the image datamodules: splits, the label-fraction subset of "train", loaders.
 
     Subclasses call `super().__init__(...)` then `self.save_hyperparameters()`, implement
@@ -210,13 +210,15 @@ class ImageDataModule(L.LightningDataModule):
         """Train images (the labelled subset when `label_fraction` is set) in a `(seed, epoch)` shuffle
         that a resumed fit continues exactly."""
         dataset = self.dataset("train")
-        return resumable_loader(
-            dataset,
-            shuffled(dataset, self.seed, self.trainer),
-            self.batch_size,
-            self.seed,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+        return self.resumed(
+            resumable_loader(
+                dataset,
+                shuffled(dataset, self.seed, self.trainer),
+                self.batch_size,
+                self.seed,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+            )
         )
 
     def val_dataloader(self) -> DataLoader:
