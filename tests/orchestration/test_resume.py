@@ -129,6 +129,21 @@ def test_simclr_views_on_digits_resume_exactly_mid_epoch(tmp_path):
     check_kill_and_resume(tmp_path, SIMCLR, (5,))
 
 
+BEATS_ITER1 = [
+    RECIPES / "beats_iter1.yaml",
+    OVERLAYS / "cpu_smoke.yaml",
+    OVERLAYS / "tiny/BEATsEncoder.yaml",
+    OVERLAYS / "tiny/MaskedAudioModeling.yaml",
+]
+
+
+@pytest.mark.slow
+def test_beats_masked_audio_modelling_with_workers_resumes_exactly(tmp_path):
+    """Masks and crops drawn in the step and in 2 loader workers: mid-epoch and at an epoch boundary."""
+    workers = ("--data.init_args.batch_size=2", "--data.init_args.num_workers=2")
+    check_kill_and_resume(tmp_path, BEATS_ITER1, (5, 3), *workers)
+
+
 BYOL_RQ_AUDIO = [
     RECIPES / "byol_a_rq_audioset.yaml",
     OVERLAYS / "cpu_smoke.yaml",
