@@ -1,3 +1,6 @@
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +107,19 @@ def test_sync_batchnorm_on_cpu_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match="sync_batchnorm is true but DDP runs on cpu.*sync_batchnorm false"):
         main(_tiny_fit("--trainer.strategy=ddp", "--trainer.sync_batchnorm=true"))
+
+
+@pytest.mark.slow
+def test_a_fit_through_the_command_line_prints_no_warnings(tmp_path):
+    """What a user sees of a recipe run: progress and results, no warnings (Lightning's eval-mode warning,
+    torch's LeafSpec deprecation tripped by Lightning, ...)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "ssl_lightning.cli", *_tiny_fit()],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    output = run.stdout + run.stderr
+    assert "`Trainer.fit` stopped: `max_steps=2` reached." in output
+    assert not re.search(r"warn|deprecat", output, re.IGNORECASE), output[-3000:]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import warnings
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,10 @@ from ssl_lightning.callbacks import (
     RandomStateCheckpoint,
 )
 from ssl_lightning.methods import SSLMethod
+
+# Lightning 2.6 on torch >= 2.10 trips torch's own deprecation of `LeafSpec` checks once per fit; nothing a
+# user can act on, so the CLI's runs do not print it.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 TRAINER_DEFAULTS = {
     "logger": [
