@@ -32,17 +32,23 @@ from ssl_lightning.methods import SSLMethod
 # user can act on, so the CLI's runs do not print it.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
-TRAINER_DEFAULTS = {
-    "logger": [
+
+def run_loggers(save_dir: str) -> list[dict]:
+    """TensorBoard logs in `save_dir/version_N` and CSV logs in `save_dir/csv/version_N` (as configs)."""
+    return [
         {
             "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-            "init_args": {"save_dir": "runs", "name": ""},
+            "init_args": {"save_dir": save_dir, "name": ""},
         },
         {
             "class_path": "lightning.pytorch.loggers.CSVLogger",
-            "init_args": {"save_dir": "runs", "name": "csv"},
+            "init_args": {"save_dir": save_dir, "name": "csv"},
         },
-    ],
+    ]
+
+
+TRAINER_DEFAULTS = {
+    "logger": run_loggers("runs"),
     "callbacks": [FiniteLossGuard(), RandomStateCheckpoint(), CheckpointGuard()],
 }
 

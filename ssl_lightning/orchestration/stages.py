@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ssl_lightning.checkpoint_io import is_readable_checkpoint
-from ssl_lightning.orchestration.lightning_cli import run_lightning_cli
+from ssl_lightning.orchestration.lightning_cli import run_lightning_cli, run_loggers
 
 
 @dataclass(frozen=True)
@@ -80,19 +80,9 @@ def resume_checkpoint(run_dir: Path, stage: str) -> Path | None:
 
 def _location_args(out: Path) -> list[str]:
     """CLI overrides that put a stage's checkpoints and logs under `out`."""
-    loggers = [
-        {
-            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-            "init_args": {"save_dir": str(out), "name": ""},
-        },
-        {
-            "class_path": "lightning.pytorch.loggers.CSVLogger",
-            "init_args": {"save_dir": str(out), "name": "csv"},
-        },
-    ]
     return [
         "--trainer.default_root_dir", str(out),
-        "--trainer.logger", json.dumps(loggers),
+        "--trainer.logger", json.dumps(run_loggers(str(out))),
         "--checkpoint.dirpath", str(out / "checkpoints"),
         "--checkpoint.save_last", "true",
     ]  # fmt: skip
