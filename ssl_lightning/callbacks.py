@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import random
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,8 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from ssl_lightning.checkpoint_io import ensure_writable_folder
 
 
 class NonFiniteLossError(RuntimeError):
@@ -98,8 +99,7 @@ class CheckpointGuard(L.Callback):
             return
         folder = Path(ckpt.dirpath)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tempfile.TemporaryFile(dir=folder).close()
+            ensure_writable_folder(folder)
         except OSError as error:
             raise PermissionError(
                 f"cannot write checkpoints to {folder} ({error}); pass a writable --checkpoint.dirpath"

@@ -1,9 +1,11 @@
-"""Read a checkpoint file with an error that names it: `torch.load` says "central directory" or
-"Ran out of input" for a truncated or empty file and never which file it was."""
+"""Checkpoint and report files with errors that name them: `torch.load` says "central directory" or
+"Ran out of input" for a truncated or empty file and never which file it was, and a folder that
+cannot be written is found before the work whose results would go there, not after."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +44,12 @@ def is_readable_checkpoint(path: str | os.PathLike) -> bool:
     except (FileNotFoundError, CheckpointReadError):
         return False
     return True
+
+
+def ensure_writable_folder(path: str | os.PathLike) -> Path:
+    """`path`, created if needed, once a file could be written in it; OSError otherwise (the caller says
+    which setting to change)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tempfile.TemporaryFile(dir=path).close()
+    return path

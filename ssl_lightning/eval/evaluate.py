@@ -16,7 +16,6 @@ import inspect
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from jsonargparse import ArgumentParser, lazy_instance
 from torch import nn
 
 from ssl_lightning.backbones import ByolAEncoder
-from ssl_lightning.checkpoint_io import CheckpointReadError
+from ssl_lightning.checkpoint_io import CheckpointReadError, ensure_writable_folder
 from ssl_lightning.eval.features import FeatureSet, extract_features
 from ssl_lightning.eval.metrics import aggregate_subclips, compute_metric
 from ssl_lightning.eval.probe import LinearProbe, ProbeConfig
@@ -210,9 +209,7 @@ def writable_dir(path: Path) -> Path:
     Raises ReportWriteError naming `path` otherwise.
     """
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        ensure_writable_folder(path)
     except OSError as error:
         raise ReportWriteError(
             f"--out_dir {str(path)!r} is not a writable folder ({error}); pass one where the report can go"
