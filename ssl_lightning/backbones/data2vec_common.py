@@ -1,0 +1,94 @@
+"""What the three data2vec encoders (audio, vision, text) share: the per-block outputs the data2vec
+teacher builds its targets from, and loading/saving Hugging Face transformers directories.
+
+Each encoder names its modules exactly as transformers' `Data2Vec{Audio,Vision,Text}Model` does, so its
+`state_dict()` is the transformers state dict and its config dataclass uses transformers' config keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from ssl_lightning.backbones.huggingface import config_from_hf, config_to_hf, read_hf_directory, write_hf_directory
+
+
+@dataclass
+class Data2VecEncoding:
+    """One pass of a data2vec encoder over (possibly masked or subsampled) tokens.
+
+    Attributes:
+        output: `[B, N', D]` the encoder's output (what `forward` returns for the same tokens).
+        ffn_outputs: per block, `[B, N', D]` the FFN's output before its residual add (and before the
+            post-LN of post-LN blocks): data2vec's targets for speech and text.
+        block_outputs: per block, `[B, N', D]` the block's output: data2vec's targets for vision.
+        padding_mask: `[B, N']` True at padded tokens, or None.
+        num_extra_tokens: tokens prepended before the data tokens (vision: 1, the CLS token).
+    """
+
+    output: Tensor
+    ffn_outputs: list[Tensor]
+    block_outputs: list[Tensor]
+    padding_mask: Tensor | None
+    num_extra_tokens: int = 0
+
+
+class HuggingFaceEncoder(nn.Module):
+    """Mixin: `from_huggingface` / `load_huggingface` / `to_huggingface` for an encoder whose state dict is
+    a transformers model's.
+
+    A subclass sets `config_class` (a dataclass with transformers' key names, stored as `self.config`),
+    `hf_model_type` (`config.json`'s `model_type`), `hf_prefix` (the base model's prefix in task models,
+    e.g. `data2vec_audio.`) and `hf_architecture` (the base model class name); it may override
+    `config_from_huggingface` / `huggingface_config` for keys that need translating.
+    """
+
+    config_class: ClassVar[type]
+    hf_model_type: ClassVar[str]
+    hf_prefix: ClassVar[str]
+    hf_architecture: ClassVar[str]
+    config: Any
+
+    @classmethod
+    def config_from_huggingface(cls, hf_config: dict[str, Any]) -> Any:
+        """This encoder's config from a transformers `config.json` dict."""
+        return config_from_hf(cls.config_class, hf_config)
+
+    def huggingface_config(self) -> dict[str, Any]:
+        """The transformers `config.json` dict of this encoder."""
+        return config_to_hf(self.config, self.hf_model_type, self.hf_architecture)
+
+    @classmethod
+    def from_huggingface(cls, path: str | Path) -> HuggingFaceEncoder:
+        """The encoder saved in a transformers `save_pretrained` directory (base or task model; heads are
+        ignored), with its config and weights."""
+        hf_config, state = read_hf_directory(path, cls.hf_model_type, cls.hf_prefix)
+        encoder = cls(cls.config_from_huggingface(hf_config))
+        encoder.load_hf_state_dict(state, path)
+        return encoder
+
+    def load_huggingface(self, path: str | Path) -> None:
+        """Load the weights of a transformers directory into this encoder (same architecture)."""
+        _, state = read_hf_directory(path, self.hf_model_type, self.hf_prefix)
+        self.load_hf_state_dict(state, path)
+
+    def load_hf_state_dict(self, state: dict[str, Tensor], source: str | Path) -> None:
+        """Load a transformers state dict strictly; ValueError naming `source` and the keys that differ."""
+        try:
+            missing, unexpected = self.load_state_dict(state, strict=False)
+        except RuntimeError as err:  # shape mismatches
+            raise ValueError(f"the weights in {source} do not fit {type(self).__name__}({self.config}): {err}") from err
+        if missing or unexpected:
+            raise ValueError(
+                f"the weights in {source} do not fit {type(self).__name__}: missing {sorted(missing)[:8]}, "
+                f"unexpected {sorted(unexpected)[:8]}; build the encoder with from_huggingface (its config.json) "
+                "or a config of the same architecture"
+            )
+
+    def to_huggingface(self, path: str | Path) -> Path:
+        """Write `config.json` + `model.safetensors` that transformers' `AutoModel.from_pretrained` loads
+        as the same model (same outputs on the same input); returns the directory."""
+        return write_hf_directory(path, self.huggingface_config(), self.state_dict())
