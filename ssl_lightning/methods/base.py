@@ -31,6 +31,17 @@ CLASS_KEY = "ssl_lightning_class"
 warnings.filterwarnings("ignore", message=r"Attribute '\w+' is an instance of `nn.Module`")
 
 
+def encoder_input(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+    """The encoder's `(x, padding_mask)` of a batch: `audio` [B, T] (+ `padding_mask`), `image`
+    [B, C, H, W] (no mask) or `input_ids` [B, L] (+ `padding_mask`)."""
+    for key in ("audio", "input_ids"):
+        if key in batch:
+            return batch[key], batch.get("padding_mask")
+    if "image" in batch:
+        return batch["image"], None
+    raise KeyError(f"batch has none of 'audio', 'image', 'input_ids' (keys: {sorted(batch)})")
+
+
 class SSLMethod(L.LightningModule):
     """Base LightningModule: representation contract + optimizer/schedule from `optim`.
 
@@ -82,13 +93,15 @@ class SSLMethod(L.LightningModule):
             self.encoder = torch.compile(self.encoder)
 
     def encode(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
-        """Encoder output for a batch: `(features[B, N, D], frame padding mask[B, N] or None)`.
-        Audio batches pass `audio` and `padding_mask`; image batches pass `image` and no mask."""
-        if "audio" in batch:
-            return self.encoder(batch["audio"], batch.get("padding_mask"))
-        if "image" in batch:
-            return self.encoder(batch["image"], None)
-        raise KeyError(f"batch has neither 'audio' nor 'image' (keys: {sorted(batch)})")
+        """Encoder output for a batch: `(features[B, N, D], frame padding mask[B, N] or None)`."""
+        return self.encoder(*encoder_input(batch))
+
+    def mask_generator(self, step: int, batch_idx: int) -> torch.Generator:
+        """The masks' random source for one batch: a function of the run seed, `step`, the batch index and
+        the rank only (training passes the global step, validation -1), so masks do not depend on the
+        global RNG history and a resumed run masks exactly as the uninterrupted one."""
+        key = (torch.initial_seed(), step, batch_idx, self.global_rank)
+        return torch.Generator(device=self.device).manual_seed(hash(key) & (2**63 - 1))
 
     def pool(self, features: Tensor, padding_mask: Tensor | None) -> Tensor:
         """The encoder's own pooling when it defines one, else the masked mean over frames."""

@@ -177,12 +177,6 @@ class MaskedAudioModeling(SSLMethod):
         loss = masked_cross_entropy(logits, labels, mask)
         return MAMOutput(logits, labels, mask, keep_index.shape[1], loss)
 
-    def mask_generator(self, step: int, batch_idx: int) -> torch.Generator:
-        """The masks' random source for one batch: a function of the run seed, `step`, the batch index and
-        the rank only (training passes the global step, validation -1)."""
-        key = (torch.initial_seed(), step, batch_idx, self.global_rank)
-        return torch.Generator(device=self.device).manual_seed(hash(key) & (2**63 - 1))
-
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         output = self(batch, self.mask_generator(self.global_step, batch_idx))
         batch_size = batch["audio"].shape[0]

@@ -17,8 +17,9 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | Path) -> None:
     """Load the encoder weights stored in `path` into `encoder`, strictly (same architecture).
 
     `path` is a checkpoint of any ssl_lightning method (`*.ckpt`: its `encoder.*` weights, e.g. BEATs
-    pre-training `runs/beats/iter2/checkpoints/last.ckpt`) or an official BEATs file (`BEATs_iter3.pt`,
-    pre-trained or fine-tuned; a fine-tuned file's classification head is left out).
+    pre-training `runs/beats/iter2/checkpoints/last.ckpt`), an official BEATs file (`BEATs_iter3.pt`,
+    pre-trained or fine-tuned; a fine-tuned file's classification head is left out), or a Hugging Face
+    transformers directory for an encoder that reads them (`load_huggingface`: the data2vec encoders).
 
     Raises:
         FileNotFoundError: no such file.
@@ -26,13 +27,21 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | Path) -> None:
             missing and unexpected keys: the recipe's encoder config must be the pre-trained one).
     """
     path = Path(path)
+    target = getattr(encoder, "_orig_mod", encoder)
+    if path.is_dir():
+        if not hasattr(target, "load_huggingface"):
+            raise ValueError(
+                f"{path} is a directory (a Hugging Face model?); {type(target).__name__} does not read those. "
+                "Pass a method checkpoint (.ckpt) or use a data2vec encoder"
+            )
+        target.load_huggingface(path)
+        return
     if not path.is_file():
         raise FileNotFoundError(
             f"pretrained checkpoint {str(path)!r} does not exist; run the pre-training recipe first or point "
             "model.init_args.pretrained_checkpoint at an official BEATs .pt file"
         )
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    target = getattr(encoder, "_orig_mod", encoder)
     if isinstance(checkpoint, dict) and "state_dict" in checkpoint:
         state = {
             name.removeprefix(ENCODER_PREFIX).removeprefix(COMPILED_PREFIX): tensor
