@@ -13,7 +13,12 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from ssl_lightning.backbones.huggingface import config_from_hf, config_to_hf, read_hf_directory, write_hf_directory
+from ssl_lightning.backbones.huggingface import (
+    config_from_hf,
+    config_to_hf,
+    read_hf_directory,
+    write_hf_directory,
+)
 
 
 @dataclass
@@ -80,7 +85,9 @@ class HuggingFaceEncoder(nn.Module):
         try:
             missing, unexpected = self.load_state_dict(state, strict=False)
         except RuntimeError as err:  # shape mismatches
-            raise ValueError(f"the weights in {source} do not fit {type(self).__name__}({self.config}): {err}") from err
+            raise ValueError(
+                f"the weights in {source} do not fit {type(self).__name__}({self.config}): {err}"
+            ) from err
         if missing or unexpected:
             raise ValueError(
                 f"the weights in {source} do not fit {type(self).__name__}: missing {sorted(missing)[:8]}, "

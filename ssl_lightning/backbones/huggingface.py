@@ -47,7 +47,9 @@ def _read_weights(path: Path) -> dict[str, Tensor]:
     )
 
 
-def read_hf_directory(path: str | Path, model_type: str, prefix: str) -> tuple[dict[str, Any], dict[str, Tensor]]:
+def read_hf_directory(
+    path: str | Path, model_type: str, prefix: str
+) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """`(config, state_dict)` of a transformers directory whose `config.json` has `model_type`.
 
     A task model's weights (`ForCTC`, `ForImageClassification`, `ForMaskedLM`, ...) are the base model's
@@ -103,6 +105,7 @@ def config_to_hf(config: Any, model_type: str, architecture: str) -> dict[str, A
     """A transformers `config.json` dict: the dataclass fields under their (shared) names, plus the model
     type and architecture that `AutoModel.from_pretrained` dispatches on."""
     values = {
-        key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(config).items()
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in dataclasses.asdict(config).items()
     }
     return {**values, "model_type": model_type, "architectures": [architecture]}

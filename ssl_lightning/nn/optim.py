@@ -14,7 +14,9 @@ import timm.optim
 import torch
 from torch import nn
 
-from ssl_lightning.nn.schedules import DECAYS, warmup_decay
+from ssl_lightning.nn.schedules import DECAYS, tri_stage, warmup_decay
+
+SCHEDULES = (*DECAYS, "tri_stage")
 
 
 @dataclass
@@ -31,7 +33,10 @@ class OptimizerConfig:
             timm-style `group_matcher` for it to group layers.
         warmup_steps: linear warmup length; a value below 1 is a fraction of the total steps.
         min_lr_ratio: final LR as a fraction of the peak LR.
-        schedule: decay after warmup, "cosine" or "linear" (BEATs pre-training, Table 4).
+        schedule: decay after warmup, "cosine" or "linear" (BEATs pre-training, Table 4), or "tri_stage"
+            (fairseq's: warmup from 0.01 of the peak, hold for `hold_steps`, exponential decay to
+            `min_lr_ratio`; data2vec speech).
+        hold_steps: the tri-stage schedule's hold at the peak (a value below 1 is a fraction of the total).
         extra: further keyword arguments for the optimizer (e.g. `{"trust_coeff": 0.001}` for LARS).
     """
 
@@ -44,6 +49,7 @@ class OptimizerConfig:
     warmup_steps: float = 0.0
     min_lr_ratio: float = 0.0
     schedule: str = "cosine"
+    hold_steps: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,26 +83,38 @@ def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Op
     return optimizer
 
 
+def steps_of(value: float, total_steps: int, name: str = "warmup_steps") -> int:
+    """A length in steps: `value` itself, or that fraction of `total_steps` when below 1."""
+    if value < 0:
+        raise ValueError(f"optim.{name} must be >= 0, got {value}")
+    if value < 1:
+        return int(round(value * total_steps))
+    return int(value)
+
+
 def warmup_steps_of(config: OptimizerConfig, total_steps: int) -> int:
     """Warmup length in steps: `warmup_steps` itself, or that fraction of `total_steps` when below 1."""
-    if config.warmup_steps < 0:
-        raise ValueError(f"optim.warmup_steps must be >= 0, got {config.warmup_steps}")
-    if config.warmup_steps < 1:
-        return int(round(config.warmup_steps * total_steps))
-    return int(config.warmup_steps)
+    return steps_of(config.warmup_steps, total_steps)
 
 
 def build_scheduler(
     optimizer: torch.optim.Optimizer, config: OptimizerConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-step linear warmup then cosine or linear decay to `min_lr_ratio` of each group's peak LR."""
+    """Per-step linear warmup then cosine or linear decay to `min_lr_ratio` of each group's peak LR (or the
+    tri-stage schedule)."""
     if total_steps <= 0:
         raise ValueError(
             f"total_steps must be positive, got {total_steps}; set trainer.max_steps or max_epochs"
         )
-    if config.schedule not in DECAYS:
-        raise ValueError(f"optim.schedule must be one of {DECAYS}, got {config.schedule!r}")
+    if config.schedule not in SCHEDULES:
+        raise ValueError(f"optim.schedule must be one of {SCHEDULES}, got {config.schedule!r}")
     warmup = min(warmup_steps_of(config, total_steps), total_steps)
+    if config.schedule == "tri_stage":
+        hold = min(steps_of(config.hold_steps, total_steps, "hold_steps"), total_steps - warmup)
+        final = config.min_lr_ratio
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: tri_stage(step, warmup, hold, total_steps, final)
+        )
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_decay(step, warmup, total_steps, config.min_lr_ratio, config.schedule)
     )

@@ -53,6 +53,43 @@ def warmup_decay(
     return min_ratio + (1.0 - min_ratio) * shape
 
 
+def tri_stage(
+    step: int,
+    warmup_steps: int,
+    hold_steps: int,
+    total_steps: int,
+    final_ratio: float = 0.05,
+    init_ratio: float = 0.01,
+) -> float:
+    """fairseq's tri-stage schedule (wav2vec 2.0, data2vec speech): linear warmup from `init_ratio` to 1,
+    hold at 1, then exponential decay to `final_ratio` at `total_steps` (and `final_ratio` after).
+
+    Exactly, for W = `warmup_steps`, H = `hold_steps`, T = `total_steps`, D = T - W - H:
+        step < W:            init_ratio + (1 - init_ratio) * step / W
+        W <= step < W + H:   1
+        W + H <= step < T:   exp(ln(final_ratio) * (step - W - H) / D)
+        step >= T:           final_ratio
+    data2vec speech: W, H, D = 3%, 90%, 7% of the updates, init 0.01, final 0.05.
+    """
+    if step < 0 or warmup_steps < 0 or hold_steps < 0 or warmup_steps + hold_steps > total_steps:
+        raise ValueError(
+            f"need step >= 0 and 0 <= warmup_steps + hold_steps <= total_steps, got step={step}, "
+            f"warmup_steps={warmup_steps}, hold_steps={hold_steps}, total_steps={total_steps}"
+        )
+    if not 0.0 < final_ratio <= 1.0 or not 0.0 <= init_ratio <= 1.0:
+        raise ValueError(
+            f"need final_ratio in (0, 1] and init_ratio in [0, 1], got {final_ratio}, {init_ratio}"
+        )
+    if step < warmup_steps:
+        return init_ratio + (1.0 - init_ratio) * step / warmup_steps
+    if step < warmup_steps + hold_steps:
+        return 1.0
+    if step >= total_steps:
+        return final_ratio
+    decay_steps = total_steps - warmup_steps - hold_steps
+    return math.exp(math.log(final_ratio) * (step - warmup_steps - hold_steps) / decay_steps)
+
+
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> float:
     """`warmup_decay` with the cosine decay."""
     return warmup_decay(step, warmup_steps, total_steps, min_ratio, "cosine")

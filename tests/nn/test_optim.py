@@ -83,3 +83,21 @@ def test_linear_schedule_from_config_and_bad_name():
     assert lrs[35] == pytest.approx(0.75) and lrs[60] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="optim.schedule"):
         build_scheduler(opt, OptimizerConfig(schedule="step"), 10)
+
+
+def test_tri_stage_scheduler_fractions() -> None:
+    """data2vec speech's 3% / 90% / 7% of 1000 steps: 0.01 at step 0, peak from step 30 to 929, 0.05 at the end."""
+    model = torch.nn.Linear(2, 2)
+    config = OptimizerConfig(name="adam", lr=1.0, weight_decay=0.0, warmup_steps=0.03, hold_steps=0.9,
+                             schedule="tri_stage", min_lr_ratio=0.05)  # fmt: skip
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config, 1000)
+    lrs = []
+    for _ in range(1000):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(0.01)
+    assert lrs[30] == pytest.approx(1.0) and lrs[929] == pytest.approx(1.0)
+    assert lrs[930] == pytest.approx(1.0) and lrs[931] < 1.0
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)

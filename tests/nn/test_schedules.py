@@ -72,3 +72,19 @@ def test_linear_decay_worked_values():
 def test_unknown_decay_is_rejected():
     with pytest.raises(ValueError, match="decay must be one of"):
         warmup_decay(0, 0, 10, decay="step")
+
+
+def test_tri_stage_worked_example() -> None:
+    """W = 10, H = 80, T = 100 (decay 10 steps), init 0.01, final 0.05, computed by hand."""
+    from ssl_lightning.nn.schedules import tri_stage
+
+    assert tri_stage(0, 10, 80, 100) == pytest.approx(0.01)
+    assert tri_stage(5, 10, 80, 100) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert tri_stage(10, 10, 80, 100) == pytest.approx(1.0)
+    assert tri_stage(89, 10, 80, 100) == pytest.approx(1.0)
+    assert tri_stage(90, 10, 80, 100) == pytest.approx(1.0)
+    assert tri_stage(95, 10, 80, 100) == pytest.approx(0.05**0.5)  # halfway through the decay
+    assert tri_stage(100, 10, 80, 100) == pytest.approx(0.05)
+    assert tri_stage(500, 10, 80, 100) == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="hold_steps"):
+        tri_stage(0, 10, 95, 100)
