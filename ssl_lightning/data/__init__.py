@@ -2,6 +2,7 @@
 
     data/audio/      real audio data sets from their canonical layouts (ESC-50, Speech Commands, AudioSet)
     data/image/      image data sets (CIFAR-10/100, ImageNet-style folders, scikit-learn's digits)
+    data/text/       text corpora as token blocks (plain-text files, `datasets`, the embedded pydoc topics)
     data/embedded/   benchmarks generated on first use (hares-mini)
     data/*.py        shared machinery: manifests, label subsets, samplers, sharding and streaming
 
@@ -28,6 +29,7 @@ from ssl_lightning.data.manifest import ManifestAudioDataset, ManifestRow, read_
 from ssl_lightning.data.sampling import WeightedDistributedSampler, inverse_frequency_weights
 from ssl_lightning.data.sharding import ShardReport, shard_audio
 from ssl_lightning.data.streaming import StreamingAudioDataModule
+from ssl_lightning.data.text import TextDataModule
 
 __all__ = [
     "AudioClassificationDataModule",
@@ -44,6 +46,7 @@ __all__ = [
     "ShardReport",
     "SpeechCommandsDataModule",
     "StreamingAudioDataModule",
+    "TextDataModule",
     "WeightedDistributedSampler",
     "inverse_frequency_weights",
     "label_fraction_subset",
