@@ -69,3 +69,20 @@ def random_patch_mask(
     mask_index = order[:, num_patches - num_masked :].sort(dim=1).values
     mask = torch.zeros(batch, num_patches, dtype=torch.bool, device=device).scatter(1, mask_index, True)
     return keep_index, mask_index, mask
+
+
+def kept_positions(mask: Tensor) -> Tensor:
+    """The ascending positions where `mask` (bool `[B, N]`, True = masked) is False: int64 `[B, K]`.
+
+    The visible-only encoders of data2vec 2.0 gather these. Every row must keep the same K (the masks of
+    `block_mask_1d`, `inverse_block_mask_2d`, `span_mask` with `require_same_masks` do).
+    """
+    if mask.dim() != 2 or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a bool tensor [B, N]; got {mask.dtype} {tuple(mask.shape)}")
+    kept = (~mask).sum(dim=1)
+    if not bool((kept == kept[0]).all()):
+        raise ValueError(
+            "kept_positions needs the same number of kept positions in every row, got "
+            f"{sorted(set(kept.tolist()))}: draw the mask with require_same_masks"
+        )
+    return (~mask).nonzero()[:, 1].reshape(mask.shape[0], -1)

@@ -1,9 +1,10 @@
-"""Random patch masking: the count per sample, a partition of the patches, randomness, padding first."""
+"""Random patch masking: the count per sample, a partition of the patches, randomness, padding first;
+kept_positions."""
 
 import pytest
 import torch
 
-from ssl_lightning.nn.masking import num_masked_patches, random_patch_mask
+from ssl_lightning.nn.masking import kept_positions, num_masked_patches, random_patch_mask
 
 
 def test_masks_75_percent_of_every_sample():
@@ -85,3 +86,26 @@ def test_too_few_patches_to_mask_and_keep_is_rejected():
 def test_a_padding_mask_of_the_wrong_shape_is_rejected():
     with pytest.raises(ValueError, match=r"padding_mask must be a bool tensor \[B=2, N=10\]"):
         random_patch_mask(2, 10, 0.75, padding_mask=torch.zeros(2, 11, dtype=torch.bool))
+
+
+def test_kept_positions_are_the_ascending_unmasked_indices():
+    mask = torch.tensor([[True, False, False, True, False], [False, True, True, False, False]])
+    kept = kept_positions(mask)
+    assert kept.dtype == torch.int64
+    assert kept.tolist() == [[1, 2, 4], [0, 3, 4]]
+
+
+def test_kept_positions_agree_with_random_patch_mask():
+    keep, _, mask = random_patch_mask(4, 30, 0.6, torch.Generator().manual_seed(9))
+    assert torch.equal(kept_positions(mask), keep)
+
+
+def test_kept_positions_reject_rows_with_different_counts():
+    mask = torch.tensor([[True, False, False], [True, True, False]])
+    with pytest.raises(ValueError, match=r"same number of kept positions in every row, got \[1, 2\]"):
+        kept_positions(mask)
+
+
+def test_kept_positions_reject_a_non_bool_mask():
+    with pytest.raises(ValueError, match=r"mask must be a bool tensor \[B, N\]"):
+        kept_positions(torch.zeros(2, 3))
