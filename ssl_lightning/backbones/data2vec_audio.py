@@ -352,10 +352,10 @@ class Data2VecAudioEncoder(HuggingFaceEncoder):
         if config.mask_time_prob > 0.0 or config.mask_feature_prob > 0.0:
             self.masked_spec_embed = nn.Parameter(torch.empty(config.hidden_size))
         self.encoder = ContextEncoder(config)
-        self.reset_parameters()
+        self.init_weights()
 
     @torch.no_grad()
-    def reset_parameters(self) -> None:
+    def init_weights(self) -> None:
         """transformers' init: Linear N(0, initializer_range) with zero bias, conv Kaiming-normal (a conv
         bias U(+-sqrt(groups / fan_in)), zero in the positional convs), `feature_projection.projection`
         U(+-1/sqrt(fan_in)), LayerNorm 1/0, `masked_spec_embed` U[0, 1)."""

@@ -261,6 +261,10 @@ class Data2VecTextEncoder(HuggingFaceEncoder):
         self.embeddings = Data2VecTextEmbeddings(self.config)
         self.encoder = Data2VecTextBlocks(self.config)
         self.pooler = Data2VecTextPooler(self.config)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Fresh transformers-style weights for every module (also the random-init baseline's)."""
         self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
