@@ -8,7 +8,9 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.utils.data import Sampler
 
 
 class AlternatingViews(nn.Module):
@@ -51,3 +53,27 @@ def quiet_trainer(tmp_path) -> Callable[..., L.Trainer]:
         )
 
     return make
+
+
+class RankInterleaved(Sampler[int]):
+    """Indices rank, rank + world, rank + 2 world, ... (read when iterated, once DDP has started), so
+    that step s of 2 ranks with batch b covers the clips of step s of one process with batch 2b
+    (Lightning's own DistributedSampler would shuffle the training clips)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def _rank_world(self) -> tuple[int, int]:
+        return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+    def __iter__(self):
+        rank, world = self._rank_world()
+        return iter(range(rank, self.size, world))
+
+    def __len__(self) -> int:
+        return self.size // self._rank_world()[1]
+
+
+@pytest.fixture
+def rank_interleaved_cls() -> type[RankInterleaved]:
+    return RankInterleaved

@@ -12,9 +12,8 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from ssl_lightning.methods import BYOL
 from ssl_lightning.nn.optim import OptimizerConfig
@@ -22,25 +21,6 @@ from ssl_lightning.nn.optim import OptimizerConfig
 pytestmark = pytest.mark.distributed
 
 GLOBAL_BATCH, STEPS = 8, 2
-
-
-class RankInterleaved(Sampler[int]):
-    """Indices rank, rank + world, rank + 2 world, ... (read when iterated, once DDP has started), so
-    that step s of 2 ranks with batch b covers the clips of step s of one process with batch 2b
-    (Lightning's own DistributedSampler would shuffle the training clips)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def _rank_world(self) -> tuple[int, int]:
-        return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-
-    def __iter__(self):
-        rank, world = self._rank_world()
-        return iter(range(rank, self.size, world))
-
-    def __len__(self) -> int:
-        return self.size // self._rank_world()[1]
 
 
 class SaveTarget(L.Callback):
@@ -76,12 +56,14 @@ def _model(encoder_cls: type[nn.Module], views_cls: type[nn.Module], batch_norm:
     return model
 
 
-def _fit(trainer_factory, model: BYOL, devices: int, out_dir: Path) -> list[dict]:
+def _fit(trainer_factory, rank_interleaved_cls, model: BYOL, devices: int, out_dir: Path) -> list[dict]:
     """Train STEPS steps of GLOBAL_BATCH clips (split across `devices` ranks); each rank's state."""
     out_dir.mkdir()
     waves = torch.randn(GLOBAL_BATCH * STEPS, 640, generator=torch.Generator().manual_seed(3))
     data = DataLoader(
-        [{"audio": w} for w in waves], batch_size=GLOBAL_BATCH // devices, sampler=RankInterleaved(len(waves))
+        [{"audio": w} for w in waves],
+        batch_size=GLOBAL_BATCH // devices,
+        sampler=rank_interleaved_cls(len(waves)),
     )
     trainer = trainer_factory(
         devices=devices,
@@ -95,14 +77,14 @@ def _fit(trainer_factory, model: BYOL, devices: int, out_dir: Path) -> list[dict
 
 
 def test_targets_are_identical_across_ranks_and_equal_one_process(
-    tmp_path, tiny_encoder_cls, alternating_views_cls, quiet_trainer
+    tmp_path, tiny_encoder_cls, alternating_views_cls, quiet_trainer, rank_interleaved_cls
 ):
     def build() -> BYOL:
         return _model(tiny_encoder_cls, alternating_views_cls, batch_norm=False)
 
     initial = build().target.module.state_dict()
-    single = _fit(quiet_trainer, build(), 1, tmp_path / "single")[0]
-    ranks = _fit(quiet_trainer, build(), 2, tmp_path / "ddp")
+    single = _fit(quiet_trainer, rank_interleaved_cls, build(), 1, tmp_path / "single")[0]
+    ranks = _fit(quiet_trainer, rank_interleaved_cls, build(), 2, tmp_path / "ddp")
     for name, value in single["target"].items():
         assert torch.equal(ranks[0]["target"][name], ranks[1]["target"][name]), name
         torch.testing.assert_close(ranks[0]["target"][name], value, rtol=0, atol=1e-6, msg=name)
@@ -111,11 +93,11 @@ def test_targets_are_identical_across_ranks_and_equal_one_process(
 
 
 def test_with_local_batch_norm_the_ranks_target_parameters_still_agree(
-    tmp_path, tiny_encoder_cls, alternating_views_cls, quiet_trainer
+    tmp_path, tiny_encoder_cls, alternating_views_cls, quiet_trainer, rank_interleaved_cls
 ):
     model = _model(tiny_encoder_cls, alternating_views_cls, batch_norm=True)
     parameters = [name for name, _ in model.target.module.named_parameters()]
-    ranks = _fit(quiet_trainer, model, 2, tmp_path / "ddp_bn")
+    ranks = _fit(quiet_trainer, rank_interleaved_cls, model, 2, tmp_path / "ddp_bn")
     for name in parameters:
         assert torch.equal(ranks[0]["target"][name], ranks[1]["target"][name]), name
     # the running statistics follow each rank's own batches

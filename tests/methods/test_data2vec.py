@@ -324,3 +324,52 @@ def test_checkpoint_round_trip_restores_student_teacher_and_head(tmp_path):
     batch = audio_batch()
     method.eval(), restored.eval()
     torch.testing.assert_close(restored.embed(batch), method.embed(batch), rtol=0, atol=0)
+
+
+class PositionMasks(Data2Vec):
+    """Masks that depend on the position only (every row the same pattern), so the rows of a rank's batch
+    are masked as the same rows of the one-process batch: the DDP comparison tests training, not the RNG."""
+
+    def draw_mask(self, rows, length, padding_mask, generator):
+        mask = torch.zeros(rows, length, dtype=torch.bool)
+        mask[:, 3 : length // 2] = True
+        return mask
+
+
+class SaveState(L.Callback):
+    def __init__(self, out_dir) -> None:
+        self.out_dir = out_dir
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: Data2Vec) -> None:
+        torch.save(dict(pl_module.state_dict()), self.out_dir / f"rank{trainer.global_rank}.pt")
+
+
+def _fit_ranks(quiet_trainer, rank_interleaved_cls, devices: int, out_dir) -> list[dict]:
+    """2 steps of 4 clips (split over `devices` ranks): every rank's state dict."""
+    out_dir.mkdir()
+    torch.manual_seed(0)
+    method = PositionMasks(
+        audio_encoder(), MaskingConfig("span", 0.65, 10), TargetConfig(top_k=2), ema=EMAConfig(0.9, 0.9, 0),
+        optim=OptimizerConfig(name="sgd", lr=0.5, weight_decay=0.0),
+    )  # fmt: skip
+    waves = torch.randn(8, 8000, generator=torch.Generator().manual_seed(3))
+    data = DataLoader([{"audio": w} for w in waves], batch_size=4 // devices, sampler=rank_interleaved_cls(8))
+    trainer = quiet_trainer(
+        devices=devices, strategy="ddp_fork" if devices > 1 else "auto", max_steps=2,
+        callbacks=[SaveState(out_dir)], use_distributed_sampler=False,
+    )  # fmt: skip
+    trainer.fit(method, train_dataloaders=data)
+    return [torch.load(out_dir / f"rank{rank}.pt") for rank in range(devices)]
+
+
+@pytest.mark.distributed
+def test_two_gloo_ranks_train_student_and_teacher_as_one_process(
+    tmp_path, quiet_trainer, rank_interleaved_cls
+):
+    single = _fit_ranks(quiet_trainer, rank_interleaved_cls, 1, tmp_path / "single")[0]
+    ranks = _fit_ranks(quiet_trainer, rank_interleaved_cls, 2, tmp_path / "ddp")
+    for name, value in single.items():
+        assert torch.equal(ranks[0][name], ranks[1][name]), name
+        torch.testing.assert_close(ranks[0][name], value, rtol=1e-5, atol=1e-6, msg=name)
+    weight = "encoder.encoder.layers.0.feed_forward.output_dense.weight"
+    assert not torch.equal(single[weight.replace("encoder.", "teacher.module.", 1)], single[weight])  # lags
