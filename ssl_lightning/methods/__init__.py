@@ -4,6 +4,7 @@ from ssl_lightning.methods.base import SSLMethod, load_method
 from ssl_lightning.methods.beats import MaskedAudioModeling
 from ssl_lightning.methods.beats_tokenizer import SelfDistilledTokenizerTraining
 from ssl_lightning.methods.byol import BYOL
+from ssl_lightning.methods.data2vec import Data2Vec
 from ssl_lightning.methods.frozen import FrozenEncoder
 from ssl_lightning.methods.simclr import SimCLR
 from ssl_lightning.methods.supervised import SupervisedClassifier
@@ -13,6 +14,7 @@ from ssl_lightning.methods.two_view import ContrastiveQuantConfig, TwoViewMethod
 __all__ = [
     "BYOL",
     "ContrastiveQuantConfig",
+    "Data2Vec",
     "FrozenEncoder",
     "MaskedAudioModeling",
     "SSLMethod",
