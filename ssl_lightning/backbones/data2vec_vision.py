@@ -1,9 +1,10 @@
 """data2vec vision encoder: the BEiT ViT of transformers' `Data2VecVisionModel`, with the data2vec hooks.
 
-An image `[B, 3, H, W]` (H = W = `image_size`) becomes `N = (image_size // patch_size)^2` patch tokens
-(`Conv2d(k=p, s=p)`), a CLS token is prepended (no absolute positions unless configured) and pre-LN blocks
-with layer scale run `h += drop_path(lambda_1 * Attn(LN(h))); h += drop_path(lambda_2 * MLP(LN(h)))`.
-Attention adds BEiT's relative position bias: a table `[(2W - 1)(2W - 1) + 3, heads]` looked up by
+An image `[B, C, H, W]` (`image_size` = H = W, or the pair (H, W)) becomes `N = (H // p)(W // p)` patch
+tokens (`Conv2d(k=p, s=p)`, row-major over the `(H // p, W // p)` grid), a CLS token is prepended (no absolute
+positions unless configured) and pre-LN blocks with layer scale run
+`h += drop_path(lambda_1 * Attn(LN(h))); h += drop_path(lambda_2 * MLP(LN(h)))`.
+Attention adds BEiT's relative position bias: a table `[(2 rows - 1)(2 cols - 1) + 3, heads]` looked up by
 `relative_position_index` (3 extra rows for CLS -> patch, patch -> CLS, CLS -> CLS), one table per layer
 (the fine-tuned checkpoints' layout) and/or one shared by all layers (`encoder.relative_position_bias`, the
 SSL-pretrained checkpoints' layout). Module names are transformers', so `state_dict()` is the transformers
@@ -13,6 +14,13 @@ data2vec hooks: `embed_tokens` is the patch embedding (after the optional pixel 
 `encode_tokens` replaces masked patches by `embeddings.mask_token` (data2vec 1.0, BEiT's
 `bool_masked_pos` rule) or encodes only the kept patches (data2vec 2.0; the relative position bias is
 gathered at the kept patches' true grid positions), prepends CLS and runs the blocks.
+
+Non-square grids and transformers 5.x: `Data2VecVisionRelativePositionBias.forward` reshapes the table of a
+(rows, cols) window as (2 cols - 1, 2 rows - 1) and resizes it bilinearly to (2 rows - 1, 2 cols - 1) at every
+call: the identity for a square grid, a resampled table otherwise (BEiT's own code looks the table up as this
+encoder does). `to_huggingface` therefore declares a non-square grid transposed (`image_size` = (W, H), so
+that transformers' reshape is BEiT's layout and its resize the identity) and records (H, W) under
+`ssl_lightning_image_size`, which `from_huggingface` reads back.
 """
 
 from __future__ import annotations
@@ -48,17 +56,30 @@ _POSITIVE_INT_FIELDS = (
     "num_hidden_layers",
     "num_attention_heads",
     "intermediate_size",
-    "image_size",
     "patch_size",
     "num_channels",
 )
 _PROBABILITY_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate")
+# config.json key of a non-square image size (H, W), whose `image_size` to_huggingface writes as (W, H).
+HF_IMAGE_SIZE_KEY = "ssl_lightning_image_size"
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _height_width(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """`(height, width)` of an `image_size` given as one side or a pair (transformers accepts both)."""
+    return (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
 
 
 @dataclass
 class Data2VecVisionConfig:
     """transformers' `Data2VecVisionConfig` keys (names and defaults) that the encoder uses, plus the pixel
     statistics of the input.
+
+    `image_size`: the side of square images, or `(height, width)` (e.g. a spectrogram's (frames, mel bins));
+    the patch grid is `(height // patch_size, width // patch_size)` (rows, cols).
 
     `pixel_mean` / `pixel_std` (ours; transformers keeps them in the image processor): when set, images
     come in [0, 1] and `embed_tokens` normalises them as `(x - mean) / std` per channel, so the [0, 1] image
@@ -75,7 +96,7 @@ class Data2VecVisionConfig:
     attention_probs_dropout_prob: float = 0.0
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
-    image_size: int = 224
+    image_size: int | tuple[int, int] = 224
     patch_size: int = 16
     num_channels: int = 3
     use_mask_token: bool = False
@@ -92,14 +113,24 @@ class Data2VecVisionConfig:
         name = type(self).__name__
         for field in _POSITIVE_INT_FIELDS:
             value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_positive_int(value):
                 raise ValueError(f"{name}.{field} must be a positive int, got {value!r}")
+        if isinstance(self.image_size, list):  # JSON / YAML
+            self.image_size = tuple(self.image_size)
+        size = self.image_size
+        if not (
+            _is_positive_int(size)
+            or (isinstance(size, tuple) and len(size) == 2 and all(_is_positive_int(side) for side in size))
+        ):
+            raise ValueError(
+                f"{name}.image_size must be a positive int or a pair (height, width) of them, got {size!r}"
+            )
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"{name}.num_attention_heads={self.num_attention_heads} must divide "
                 f"hidden_size={self.hidden_size}"
             )
-        if self.patch_size > self.image_size:
+        if self.patch_size > min(self.image_shape):
             raise ValueError(f"{name}.patch_size={self.patch_size} exceeds image_size={self.image_size}")
         if self.hidden_act not in ACTIVATIONS:
             raise ValueError(
@@ -123,6 +154,11 @@ class Data2VecVisionConfig:
                 )
             if min(self.pixel_std) <= 0:
                 raise ValueError(f"{name}.pixel_std must be positive, got {self.pixel_std}")
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """`(height, width)` of the input images."""
+        return _height_width(self.image_size)
 
     @classmethod
     def base(cls) -> Data2VecVisionConfig:
@@ -387,6 +423,11 @@ class Data2VecVisionEncoder(HuggingFaceEncoder):
     Args:
         config: the architecture (default: transformers' defaults; `Data2VecVisionConfig.base()` for
             data2vec pre-training).
+
+    Attributes:
+        grid: `(rows, cols)` of the patch grid, `(H // p, W // p)`; patch `i` is at `divmod(i, cols)` (the
+            data2vec method draws its 2-D masks and runs its 2-D decoder on it).
+        num_patches: `rows * cols`.
     """
 
     config_class: ClassVar[type] = Data2VecVisionConfig
@@ -406,7 +447,8 @@ class Data2VecVisionEncoder(HuggingFaceEncoder):
         config = self.config
         self.embed_dim = config.hidden_size
         self.num_layers = config.num_hidden_layers
-        self.grid = (config.image_size // config.patch_size,) * 2
+        height, width = config.image_shape
+        self.grid = (height // config.patch_size, width // config.patch_size)  # (rows, cols)
         self.num_patches = self.grid[0] * self.grid[1]
         if not config.use_mask_token:
             self.mask_embedding = None
@@ -442,7 +484,7 @@ class Data2VecVisionEncoder(HuggingFaceEncoder):
             )
 
     def embed_tokens(self, x: Tensor, padding_mask: Tensor | None = None) -> tuple[Tensor, None]:
-        """Images `[B, C, image_size, image_size]` -> (patch embeddings `[B, N, D]` without CLS, None);
+        """Images `[B, C, H, W]` (`config.image_shape`) -> (patch embeddings `[B, N, D]` without CLS, None);
         with `pixel_mean`/`pixel_std` set the images are in [0, 1] and normalised first."""
         self._check_no_padding(padding_mask)
         c = self.config
@@ -451,11 +493,12 @@ class Data2VecVisionEncoder(HuggingFaceEncoder):
                 f"{type(self).__name__} expects images [B, {c.num_channels}, H, W], got shape "
                 f"{tuple(x.shape)}"
             )
-        if tuple(x.shape[2:]) != (c.image_size, c.image_size):
+        height, width = c.image_shape
+        if tuple(x.shape[2:]) != (height, width):
             raise ValueError(
-                f"{type(self).__name__} expects {c.image_size} x {c.image_size} images (config.image_size; "
-                f"its relative position table is tied to that grid), got {x.shape[2]} x {x.shape[3]}: resize "
-                f"or crop the images to {c.image_size} x {c.image_size}"
+                f"{type(self).__name__} expects {height} x {width} images (config.image_size; its relative "
+                f"position table is tied to that grid), got {x.shape[2]} x {x.shape[3]}: resize or crop the "
+                f"images to {height} x {width}"
             )
         if self.pixel_mean is not None:
             x = (x - self.pixel_mean) / self.pixel_std
@@ -572,17 +615,71 @@ class Data2VecVisionEncoder(HuggingFaceEncoder):
             state = {**state, **own_pooler}
         super().load_hf_state_dict(state, source)
 
+    @classmethod
+    def config_from_huggingface(cls, hf_config: dict[str, Any]) -> Data2VecVisionConfig:
+        """The config of a `config.json`; a non-square size recorded by `to_huggingface` under
+        `ssl_lightning_image_size` replaces the transposed `image_size` written for transformers. A non-square
+        directory without it (saved by transformers) with position terms loads with a warning: transformers
+        resamples its relative position table (see the module docstring) and interpolates its absolute
+        positions as a square grid, so its outputs differ from this encoder's."""
+        height, width = _height_width(hf_config.get("image_size", 224))
+        recorded = hf_config.get(HF_IMAGE_SIZE_KEY)
+        if recorded is not None:
+            if list(recorded) != [width, height]:
+                raise ValueError(
+                    f"config.json: {HF_IMAGE_SIZE_KEY}={list(recorded)} must be image_size={[height, width]} "
+                    "transposed, as to_huggingface writes them; fix one of them or remove the "
+                    f"{HF_IMAGE_SIZE_KEY} key"
+                )
+            hf_config = {**hf_config, "image_size": list(recorded)}
+        elif height != width and any(
+            hf_config.get(key)
+            for key in (
+                "use_relative_position_bias",
+                "use_shared_relative_position_bias",
+                "use_absolute_position_embeddings",
+            )
+        ):
+            warnings.warn(
+                f"a non-square {height} x {width} data2vec-vision model saved by transformers: transformers "
+                "5.x resamples its relative position table and interpolates its absolute positions as a "
+                "square grid, so its outputs differ from this encoder's, which uses them as BEiT does",
+                stacklevel=3,
+            )
+        return super().config_from_huggingface(hf_config)
+
+    def huggingface_config(self) -> dict[str, Any]:
+        """`config.json`; a non-square `image_size` (H, W) is written transposed, (W, H), with (H, W) under
+        `ssl_lightning_image_size` (why: the module docstring).
+
+        Raises:
+            ValueError: a non-square grid with absolute position embeddings, which transformers
+                interpolates as a square grid (`Data2VecVisionEmbeddings.interpolate_pos_encoding`).
+        """
+        hf_config = super().huggingface_config()
+        height, width = self.config.image_shape
+        if height != width:
+            if self.config.use_absolute_position_embeddings:
+                raise ValueError(
+                    "transformers cannot run absolute position embeddings on a non-square "
+                    f"{height} x {width} image (it interpolates them as a square grid); save a model with "
+                    "use_absolute_position_embeddings=False or a square image_size, or keep its state_dict()"
+                )
+            hf_config["image_size"] = [width, height]
+            hf_config[HF_IMAGE_SIZE_KEY] = [height, width]
+        return hf_config
+
     def to_huggingface(self, path: str | Path) -> Path:
-        """`config.json` + `model.safetensors` (see `HuggingFaceEncoder`), plus `preprocessor_config.json` (a
-        `BeitImageProcessor`: rescale by 1/255, normalise with the pixel statistics, resize to
-        `image_size`) when `pixel_mean`/`pixel_std` are set."""
+        """`config.json` (see `huggingface_config`) + `model.safetensors` (see `HuggingFaceEncoder`), plus
+        `preprocessor_config.json` (a `BeitImageProcessor`: rescale by 1/255, normalise with the pixel
+        statistics, resize to `image_size`) when `pixel_mean`/`pixel_std` are set."""
         path = super().to_huggingface(path)
         c = self.config
         if c.pixel_mean is not None:
             processor = {
                 "image_processor_type": "BeitImageProcessor",
                 "do_resize": True,
-                "size": {"height": c.image_size, "width": c.image_size},
+                "size": dict(zip(("height", "width"), c.image_shape, strict=True)),
                 "resample": 3,
                 "do_center_crop": False,
                 "do_rescale": True,

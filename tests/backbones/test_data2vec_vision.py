@@ -19,6 +19,7 @@ from torch import nn
 from torch.testing import assert_close
 
 from ssl_lightning.backbones.data2vec_vision import (
+    HF_IMAGE_SIZE_KEY,
     IMAGENET_MEAN,
     IMAGENET_STD,
     Data2VecVisionConfig,
@@ -185,6 +186,27 @@ def test_relative_position_index_of_a_2x2_grid():
     assert torch.equal(index[1:, 1:].diagonal(), torch.full((4,), 4))
 
 
+def test_relative_position_index_of_a_2x3_grid():
+    # 2 rows x 3 cols: (2*2-1)*(2*3-1) + 3 = 18 table rows; patches 0:(0,0) 1:(0,1) 2:(0,2) 3:(1,0) 4:(1,1)
+    # 5:(1,2) are tokens 1..6; p=(r1,c1) -> q=(r2,c2): (r1 - r2 + 1) * 5 + (c1 - c2 + 2). CLS -> patch 15,
+    # patch -> CLS 16, CLS -> CLS 17.
+    expected = torch.tensor(
+        [
+            [17, 15, 15, 15, 15, 15, 15],
+            [16, 7, 6, 5, 2, 1, 0],
+            [16, 8, 7, 6, 3, 2, 1],
+            [16, 9, 8, 7, 4, 3, 2],
+            [16, 12, 11, 10, 7, 6, 5],
+            [16, 13, 12, 11, 8, 7, 6],
+            [16, 14, 13, 12, 9, 8, 7],
+        ]
+    )
+    assert torch.equal(relative_position_index(2, 3), expected)
+    generate = transformers.models.data2vec.modeling_data2vec_vision.Data2VecVisionRelativePositionBias
+    assert torch.equal(generate.generate_relative_position_index((2, 3)), expected)
+    assert torch.equal(relative_position_index(3, 2).max(), torch.tensor(17))  # same table size transposed
+
+
 def naive_relative_row(
     query: tuple[int, int] | None, key: tuple[int, int] | None, height: int, width: int
 ) -> int:
@@ -224,14 +246,13 @@ def test_kept_patches_get_the_bias_of_their_grid_positions():
 # --- the data2vec hooks ------------------------------------------------------------------------------------
 
 
-def reference_encoding(state: dict, config: dict, tokens: torch.Tensor, kept: list[int]) -> torch.Tensor:
-    """Independent re-implementation (plain functional ops, explicit softmax, the bias by `naive_bias`) of
-    one sample's pass over CLS + the patch tokens `kept`: `[1 + K, D]` (after the final norm, if any)."""
-    heads, eps, width = (
-        config["num_attention_heads"],
-        config["layer_norm_eps"],
-        config["image_size"] // config["patch_size"],
-    )
+def reference_encoding(
+    state: dict, config: dict, grid: tuple[int, int], tokens: torch.Tensor, kept: list[int]
+) -> torch.Tensor:
+    """Independent re-implementation (plain functional ops, explicit softmax, the bias by `naive_bias` on the
+    `grid` (rows, cols)) of one sample's pass over CLS + the patch tokens `kept`: `[1 + K, D]` (after the
+    final norm, if any)."""
+    heads, eps = config["num_attention_heads"], config["layer_norm_eps"]
     x = torch.cat([state["embeddings.cls_token"][0], tokens[kept]])
     if "embeddings.position_embeddings" in state:
         x = x + state["embeddings.position_embeddings"][0, [0] + [k + 1 for k in kept]]
@@ -256,7 +277,7 @@ def reference_encoding(state: dict, config: dict, tokens: torch.Tensor, kept: li
             p.get("attention.attention.relative_position_bias.relative_position_bias_table"),
         ):
             if table is not None:
-                scores = scores + naive_bias(table, kept, width, width)
+                scores = scores + naive_bias(table, kept, *grid)
         weights = scores.exp() / scores.exp().sum(dim=-1, keepdim=True)
         context = torch.einsum("hij,jhd->ihd", weights, v).flatten(1)
         attended = context @ p["attention.output.dense.weight"].T + p["attention.output.dense.bias"]
@@ -269,17 +290,39 @@ def reference_encoding(state: dict, config: dict, tokens: torch.Tensor, kept: li
     return x
 
 
+def perturbed_encoder(config: Data2VecVisionConfig) -> Data2VecVisionEncoder:
+    """Our encoder (eval) with every parameter moved off its init."""
+    encoder = Data2VecVisionEncoder(config)
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for parameter in encoder.parameters():
+            parameter.add_(0.3 * torch.randn(parameter.shape, generator=generator))
+    return encoder.eval()
+
+
+# a 4 x 2 patch grid (rows != cols), absolute positions and both biases
+RECTANGULAR_CONFIG = Data2VecVisionConfig(**{**OPTIONS_CONFIG, "image_size": (16, 8)})
+
+
 def keep_index_cases() -> list:
     options = perturbed_hf_model(OPTIONS_CONFIG)
     options_case = {"config": options.config.to_dict(), "state_dict": options.state_dict()}
-    return [load_fixture(FINETUNED), load_fixture(PRETRAINED), options_case]
+    rectangular = perturbed_encoder(RECTANGULAR_CONFIG)
+    rectangular_case = {
+        "config": dataclasses.asdict(rectangular.config),
+        "state_dict": rectangular.state_dict(),
+        "encoder": rectangular,
+    }
+    return [load_fixture(FINETUNED), load_fixture(PRETRAINED), options_case, rectangular_case]
 
 
-@pytest.mark.parametrize("case", keep_index_cases(), ids=["finetuned", "pretrained", "abs-pos+both-biases"])
+@pytest.mark.parametrize(
+    "case", keep_index_cases(), ids=["finetuned", "pretrained", "abs-pos+both-biases", "4x2-grid"]
+)
 def test_keep_index_equals_an_independent_computation(case):
-    encoder = encoder_of(case)
-    size = encoder.config.image_size
-    images = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(2))
+    encoder = case["encoder"] if "encoder" in case else encoder_of(case)
+    assert encoder.grid == {64: (8, 8), 16: (4, 4), 8: (4, 2)}[encoder.num_patches]
+    images = torch.randn(2, 3, *encoder.config.image_shape, generator=torch.Generator().manual_seed(2))
     n = encoder.num_patches
     keep_index = torch.stack([torch.tensor([0, 3, 5, n - 1]), torch.tensor([1, 2, n // 2, n - 2])])
     with torch.no_grad():
@@ -288,11 +331,13 @@ def test_keep_index_equals_an_independent_computation(case):
         full = encoder.encode_tokens(tokens)
         every = encoder.encode_tokens(tokens, keep_index=torch.arange(n).expand(2, -1))
         references = [
-            reference_encoding(case["state_dict"], case["config"], tokens[b], list(range(n)))
+            reference_encoding(case["state_dict"], case["config"], encoder.grid, tokens[b], list(range(n)))
             for b in range(2)
         ]
         subsets = [
-            reference_encoding(case["state_dict"], case["config"], tokens[b], keep_index[b].tolist())
+            reference_encoding(
+                case["state_dict"], case["config"], encoder.grid, tokens[b], keep_index[b].tolist()
+            )
             for b in range(2)
         ]
     # the reference reproduces the full pass, so it is a valid oracle for the subset
@@ -392,6 +437,8 @@ def test_images_must_have_the_configured_size_and_no_padding_mask():
     encoder = encoder_of(load_fixture(FINETUNED))
     with pytest.raises(ValueError, match=r"expects 32 x 32 images .* got 28 x 32"):
         encoder(torch.randn(1, 3, 28, 32))
+    with pytest.raises(ValueError, match=r"expects 16 x 8 images .* got 8 x 16"):
+        Data2VecVisionEncoder(RECTANGULAR_CONFIG)(torch.randn(1, 3, 8, 16))
     with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
         encoder(torch.randn(1, 1, 32, 32))
     with pytest.raises(ValueError, match="padding_mask"):
@@ -518,6 +565,87 @@ def test_to_huggingface_writes_the_image_processor_of_the_pixel_statistics(tmp_p
         assert_close(encoder(image[None].float() / 255)[0], model(pixels).last_hidden_state, **TOLERANCE)
 
 
+# 16 x 8 patches (rows x cols) of 4 x 4 pixels, one channel, a mask token and both relative biases
+NON_SQUARE = dict(
+    hidden_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=24,
+    image_size=(64, 32),
+    patch_size=4,
+    num_channels=1,
+    use_mask_token=True,
+    use_relative_position_bias=True,
+    use_shared_relative_position_bias=True,
+    drop_path_rate=0.0,
+)
+
+
+def test_a_non_square_grid_loads_in_transformers_with_the_same_outputs(tmp_path):
+    encoder = perturbed_encoder(Data2VecVisionConfig(**NON_SQUARE, pixel_mean=(0.25,), pixel_std=(0.5,)))
+    assert encoder.grid == (16, 8) and encoder.num_patches == 128
+    encoder.to_huggingface(tmp_path / "ours")
+    written = json.loads((tmp_path / "ours" / "config.json").read_text())
+    assert written["image_size"] == [32, 64] and written[HF_IMAGE_SIZE_KEY] == [64, 32]
+    processor = transformers.AutoImageProcessor.from_pretrained(tmp_path / "ours")
+    assert (processor.size.height, processor.size.width) == (64, 32)
+    model = transformers.AutoModel.from_pretrained(
+        tmp_path / "ours", attn_implementation="eager", add_pooling_layer=True
+    ).eval()
+    images = torch.rand(2, 1, 64, 32, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(2, 128, dtype=torch.bool)
+    mask[0, 8:40] = True  # rows 1-4
+    mask[1, ::8] = True  # column 0
+    with torch.no_grad():
+        expected = model((images - 0.25) / 0.5, output_hidden_states=True)
+        masked = model((images - 0.25) / 0.5, bool_masked_pos=mask).last_hidden_state
+        ours_masked = encoder.encode_tokens(encoder.embed_tokens(images)[0], mask=mask).output
+    assert_outputs_match(encoder, {"hidden_states": expected.hidden_states, **expected}, images)
+    assert_close(ours_masked, masked, **TOLERANCE)
+    # exact round trips: our directory, and transformers' own save_pretrained of it (which keeps the record)
+    model.save_pretrained(tmp_path / "theirs")
+    for folder in ("ours", "theirs"):
+        restored = Data2VecVisionEncoder.from_huggingface(tmp_path / folder).eval()
+        assert restored.config.image_size == (64, 32) and restored.grid == (16, 8)
+        for name, tensor in encoder.state_dict().items():
+            assert torch.equal(restored.state_dict()[name], tensor), name
+        with torch.no_grad():
+            assert torch.equal(restored(images)[0], encoder(images)[0])
+
+
+def test_a_non_square_model_saved_by_transformers_loads_with_a_warning(tmp_path):
+    model = perturbed_hf_model({**NON_SQUARE, "image_size": [64, 32]})
+    model.save_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match="resamples its relative position table"):
+        encoder = Data2VecVisionEncoder.from_huggingface(tmp_path).eval()
+    assert encoder.grid == (16, 8)
+    images = torch.randn(2, 1, 64, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = encoder(images)[0]
+        theirs = model(images).last_hidden_state
+    # transformers 5.25 resamples a non-square table (if this starts to fail, transformers runs non-square
+    # grids as BEiT does and to_huggingface no longer needs to transpose image_size)
+    assert (ours - theirs).abs().max() > 1e-2
+    # the same weights, declared transposed, run in transformers as the encoder runs them
+    transposed = transformers.Data2VecVisionConfig(**{**NON_SQUARE, "image_size": [32, 64]})
+    transposed._attn_implementation = "eager"
+    declared = transformers.Data2VecVisionModel(transposed, add_pooling_layer=True).eval()
+    declared.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert_close(declared(images).last_hidden_state, ours, **TOLERANCE)
+
+
+def test_non_square_directories_that_transformers_cannot_run_are_refused(tmp_path):
+    encoder = Data2VecVisionEncoder(RECTANGULAR_CONFIG)  # absolute positions
+    with pytest.raises(ValueError, match=r"absolute position embeddings on a non-square 16 x 8 image"):
+        encoder.to_huggingface(tmp_path)
+    written = {**dataclasses.asdict(RECTANGULAR_CONFIG), "image_size": [16, 8], HF_IMAGE_SIZE_KEY: [16, 8]}
+    with pytest.raises(
+        ValueError, match=r"ssl_lightning_image_size=\[16, 8\] must be image_size=\[16, 8\] trans"
+    ):
+        Data2VecVisionEncoder.config_from_huggingface(written)
+
+
 def test_directories_of_another_model_or_without_weights_are_refused(tmp_path):
     fx = load_fixture(FINETUNED)
     hf_model_of(fx, add_pooling_layer=True).save_pretrained(tmp_path / "vision")
@@ -604,6 +732,9 @@ def test_initialisation_follows_transformers():
         ({"hidden_act": "glu"}, "hidden_act='glu' is not supported"),
         ({"drop_path_rate": 1.0}, r"drop_path_rate must be in \[0, 1\)"),
         ({"image_size": 0}, "image_size must be a positive int"),
+        ({"image_size": (32, 0)}, r"image_size must be a positive int or a pair \(height, width\)"),
+        ({"image_size": (32,)}, r"image_size must be a positive int or a pair \(height, width\)"),
+        ({"image_size": (64, 8), "patch_size": 16}, r"patch_size=16 exceeds image_size=\(64, 8\)"),
     ],
 )
 def test_bad_configs_are_named(fields, message):
@@ -642,13 +773,14 @@ def test_jsonargparse_builds_the_encoder_from_yaml_values():
           class_path: ssl_lightning.backbones.data2vec_vision.Data2VecVisionEncoder
           init_args:
             config: {hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64,
-                     image_size: 32, patch_size: 8, use_mask_token: true,
+                     image_size: [32, 16], patch_size: 8, use_mask_token: true,
                      pixel_mean: [0.5, 0.5, 0.5], pixel_std: [0.25, 0.25, 0.25]}
         """
     )
     parsed = parser.parse_object(values)
     encoder = parser.instantiate(parsed).encoder
     assert isinstance(encoder, Data2VecVisionEncoder)
-    assert encoder.config.pixel_std == (0.25, 0.25, 0.25) and encoder.num_patches == 16
-    features, _ = encoder.eval()(torch.rand(2, 3, 32, 32))
-    assert features.shape == (2, 17, 32)
+    assert encoder.config.pixel_std == (0.25, 0.25, 0.25) and encoder.config.image_size == (32, 16)
+    assert encoder.grid == (4, 2)
+    features, _ = encoder.eval()(torch.rand(2, 3, 32, 16))
+    assert features.shape == (2, 9, 32)
