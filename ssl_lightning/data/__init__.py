@@ -1,6 +1,7 @@
 """Datasets and LightningDataModules, grouped by modality and role:
 
-    data/audio/      real audio data sets from their canonical layouts (ESC-50, Speech Commands, AudioSet)
+    data/audio/      real audio data sets from their canonical layouts (ESC-50, Speech Commands, AudioSet,
+                     LibriSpeech) and any folder of audio files
     data/image/      image data sets (CIFAR-10/100, ImageNet-style folders, scikit-learn's digits)
     data/text/       text corpora as token blocks (plain-text files, `datasets`, the embedded pydoc topics)
     data/embedded/   benchmarks generated on first use (hares-mini)
@@ -12,9 +13,12 @@ usable by its short class name in recipes.
 
 from ssl_lightning.data.audio import (
     AudioClassificationDataModule,
+    AudioFolderDataModule,
     AudioSetDataModule,
     ESC50DataModule,
+    LibriSpeechDataModule,
     SpeechCommandsDataModule,
+    UnlabeledAudioDataModule,
 )
 from ssl_lightning.data.embedded import HaresMiniDataModule
 from ssl_lightning.data.image import (
@@ -33,6 +37,7 @@ from ssl_lightning.data.text import TextDataModule
 
 __all__ = [
     "AudioClassificationDataModule",
+    "AudioFolderDataModule",
     "AudioSetDataModule",
     "CIFAR10DataModule",
     "CIFAR100DataModule",
@@ -41,12 +46,14 @@ __all__ = [
     "HaresMiniDataModule",
     "ImageDataModule",
     "ImageFolderDataModule",
+    "LibriSpeechDataModule",
     "ManifestAudioDataset",
     "ManifestRow",
     "ShardReport",
     "SpeechCommandsDataModule",
     "StreamingAudioDataModule",
     "TextDataModule",
+    "UnlabeledAudioDataModule",
     "WeightedDistributedSampler",
     "inverse_frequency_weights",
     "label_fraction_subset",
