@@ -6,7 +6,8 @@ RoBERTa's (and data2vec text's) special tokens come first: `<s>` = 0 (bos), `<pa
 `Data2VecTextConfig` (bos_token_id 0, pad_token_id 1, eos_token_id 2). Text is split into bytes mapped
 to printable characters (GPT-2's byte-level alphabet, no prefix space), so every string encodes
 without `<unk>`; `encode(text)` adds `<s> ... </s>` (RoBERTa's post-processor) unless
-`add_special_tokens=False`.
+`add_special_tokens=False`. `cached_bpe` saves a trained BPE next to the fingerprint of its corpus and
+settings and reads it back while they match, so that later and resumed runs keep the same ids.
 """
 
 from __future__ import annotations
