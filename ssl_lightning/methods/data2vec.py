@@ -108,6 +108,8 @@ class Data2Vec(SSLMethod):
         mask_token_id: the `<mask>` id for `token` masking; None reads the datamodule's `mask_token_id`.
         augment: a random view of the input, `augment(x, generator)`, that teacher and student both see
             (data2vec vision: random resized crop, flip, colour jitter, e.g. `ssl_lightning.augment.ImageViews`).
+        ema_skip_keys: state-dict prefixes the teacher copies from the student instead of averaging; None:
+            the encoder's `ema_skip_keys` (data2vec 1.0's rules; 2.0 speech also averages the positional conv).
         min_target_std, min_prediction_std, collapse_check_after: the official collapse guards: after that
             many updates, stop with an error when the targets' or predictions' std falls below the bound.
         pretrained_checkpoint: start from these encoder weights: a Hugging Face transformers directory or a
@@ -131,6 +133,7 @@ class Data2Vec(SSLMethod):
         decoder: DecoderConfig | None = None,
         mask_token_id: int | None = None,
         augment: nn.Module | None = None,
+        ema_skip_keys: list[str] | None = None,
         min_target_std: float = 0.1,
         min_prediction_std: float = 0.01,
         collapse_check_after: int = 5000,
@@ -155,7 +158,8 @@ class Data2Vec(SSLMethod):
         self._freeze_unused(encoder)
         dim = encoder.embed_dim
         self.head = regression_head(dim, head_layers) if decoder is None else self._decoder(decoder, encoder)
-        self.teacher = EMATeacher(encoder, skip_keys=encoder.ema_skip_keys)
+        skip_keys = encoder.ema_skip_keys if ema_skip_keys is None else tuple(ema_skip_keys)
+        self.teacher = EMATeacher(encoder, skip_keys=skip_keys)
 
     def _check(self, encoder: nn.Module) -> None:
         kind, modality = self.masking.kind, encoder.modality
