@@ -9,6 +9,7 @@ from ssl_lightning.backbones.beats import BEATsClassifier, BEATsConfig, BEATsEnc
 from ssl_lightning.backbones.byol_a import AudioNTT2020, ByolAEncoder
 from ssl_lightning.backbones.cifar_resnet import CifarResNet, CifarResNetModel
 from ssl_lightning.backbones.data2vec_audio import Data2VecAudioConfig, Data2VecAudioEncoder
+from ssl_lightning.backbones.data2vec_spectrogram import Data2VecSpectrogramConfig, Data2VecSpectrogramEncoder
 from ssl_lightning.backbones.data2vec_text import Data2VecTextConfig, Data2VecTextEncoder
 from ssl_lightning.backbones.data2vec_vision import Data2VecVisionConfig, Data2VecVisionEncoder
 from ssl_lightning.backbones.image import TimmImageEncoder
@@ -25,6 +26,8 @@ __all__ = [
     "CifarResNetModel",
     "Data2VecAudioConfig",
     "Data2VecAudioEncoder",
+    "Data2VecSpectrogramConfig",
+    "Data2VecSpectrogramEncoder",
     "Data2VecTextConfig",
     "Data2VecTextEncoder",
     "Data2VecVisionConfig",

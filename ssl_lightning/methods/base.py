@@ -82,7 +82,7 @@ class SSLMethod(L.LightningModule):
         """Say once that the frozen modules stay in eval mode by design, in place of Lightning's warning
         about modules in eval mode (which still fires when any other module is in eval mode)."""
         frozen = self._frozen()
-        count = sum(1 for module in frozen.values() for _ in module.modules())
+        count = sum(1 for module in frozen.values() for m in module.modules() if not m.training)
         if count:
             warnings.filterwarnings("ignore", message=rf"Found {count} module\(s\) in eval mode")
             message = f"{', '.join(frozen)} frozen by design ({count} modules kept in eval mode)"
