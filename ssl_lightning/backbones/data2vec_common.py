@@ -7,6 +7,7 @@ Each encoder names its modules exactly as transformers' `Data2Vec{Audio,Vision,T
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +20,8 @@ from ssl_lightning.backbones.huggingface import (
     read_hf_directory,
     write_hf_directory,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,7 +84,17 @@ class HuggingFaceEncoder(nn.Module):
         self.load_hf_state_dict(state, path)
 
     def load_hf_state_dict(self, state: dict[str, Tensor], source: str | Path) -> None:
-        """Load a transformers state dict strictly; ValueError naming `source` and the keys that differ."""
+        """Load a transformers state dict strictly; ValueError naming `source` and the keys that differ.
+
+        One exception, as transformers makes it: a directory without pooler weights (the released text
+        checkpoints are `ForMaskedLM` models, a vision model may be saved without `add_pooling_layer`)
+        keeps this encoder's own, untrained pooler; a log line says so."""
+        own_pooler = {key: value for key, value in self.state_dict().items() if key.startswith("pooler.")}
+        if own_pooler and not any(key.startswith("pooler.") for key in state):
+            log.info(
+                "%s has no pooler weights; %s keeps its own, untrained pooler", source, type(self).__name__
+            )
+            state = {**state, **own_pooler}
         try:
             missing, unexpected = self.load_state_dict(state, strict=False)
         except RuntimeError as err:  # shape mismatches
@@ -91,8 +104,8 @@ class HuggingFaceEncoder(nn.Module):
         if missing or unexpected:
             raise ValueError(
                 f"the weights in {source} do not fit {type(self).__name__}: missing {sorted(missing)[:8]}, "
-                f"unexpected {sorted(unexpected)[:8]}; build the encoder with from_huggingface (its config.json) "
-                "or a config of the same architecture"
+                f"unexpected {sorted(unexpected)[:8]}; build the encoder with from_huggingface (its "
+                "config.json) or a config of the same architecture"
             )
 
     def to_huggingface(self, path: str | Path) -> Path:

@@ -10,11 +10,9 @@ base model's; transformers' non-persistent `position_ids` / `token_type_ids` buf
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -371,16 +369,3 @@ class Data2VecTextEncoder(HuggingFaceEncoder):
         """timm-style layer groups for layer-wise LR decay (`coarse` gives the same): the embeddings,
         then block i, then the pooler alone (unmatched, hence last, as a head is in BEiT's decay)."""
         return {"stem": r"^embeddings\.", "blocks": [(r"^encoder\.layer\.(\d+)\.", None)]}
-
-    def load_hf_state_dict(self, state: dict[str, Tensor], source: str | Path) -> None:
-        """Load a transformers state dict strictly, except that a missing pooler keeps this encoder's
-        own (with a warning), as transformers does: the released checkpoints are saved from
-        `Data2VecTextForMaskedLM` / `ForSequenceClassification`, which have no pooler."""
-        if not any(key.startswith("pooler.") for key in state):
-            warnings.warn(
-                f"{source} has no pooler weights (pooler.dense.*): keeping {type(self).__name__}'s own; "
-                "pooler_output is untrained (forward, pool and pre-training do not use it)",
-                stacklevel=2,
-            )
-            state = {**state, **{f"pooler.{key}": value for key, value in self.pooler.state_dict().items()}}
-        super().load_hf_state_dict(state, source)

@@ -464,6 +464,10 @@ class Data2VecVisionEncoder(HuggingFaceEncoder):
         for name, values in zip(("pixel_mean", "pixel_std"), stats, strict=True):
             buffer = None if values is None else torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)
             self.register_buffer(name, buffer, persistent=False)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Fresh transformers-style weights for every module (also the random-init baseline's)."""
         self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -601,18 +605,9 @@ class Data2VecVisionEncoder(HuggingFaceEncoder):
         return {"stem": r"^embeddings\.", "blocks": [(r"^encoder\.layer\.(\d+)\.", None)]}
 
     def load_hf_state_dict(self, state: dict[str, Tensor], source: str | Path) -> None:
-        """Strict load, except two things transformers tolerates: `relative_position_index` buffers (saved
-        by older transformers versions; recomputed here) are dropped, and a directory without pooler weights
-        (a `Data2VecVisionModel` saved without `add_pooling_layer`) keeps the initial pooler (a warning)."""
+        """The shared strict load (a missing pooler is kept), and `relative_position_index` buffers (saved by
+        older transformers versions; recomputed here) are dropped, as transformers does."""
         state = {key: value for key, value in state.items() if not key.endswith(".relative_position_index")}
-        own_pooler = {key: value for key, value in self.state_dict().items() if key.startswith("pooler.")}
-        if own_pooler and not any(key.startswith("pooler.") for key in state):
-            warnings.warn(
-                f"{source} has no pooler weights (saved without add_pooling_layer): pool() uses an untrained "
-                "pooler.layernorm (weight 1, bias 0)",
-                stacklevel=3,
-            )
-            state = {**state, **own_pooler}
         super().load_hf_state_dict(state, source)
 
     @classmethod
