@@ -39,10 +39,16 @@ MODES = ("1.0", "2.0")
 def encoder_config(args: argparse.Namespace) -> Data2VecAudioConfig:
     """The encoder of the command line, dropouts and layer drop off for timing."""
     config = Data2VecAudioConfig.base()
-    sizes = {} if args.base else dict(
-        hidden_size=args.dim, num_hidden_layers=args.layers, num_attention_heads=args.dim // 64,
-        intermediate_size=4 * args.dim,
-    )  # fmt: skip
+    sizes = (
+        {}
+        if args.base
+        else dict(
+            hidden_size=args.dim,
+            num_hidden_layers=args.layers,
+            num_attention_heads=args.dim // 64,
+            intermediate_size=4 * args.dim,
+        )
+    )
     off = dict(hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, layerdrop=0.0)
     return Data2VecAudioConfig(**{**config.__dict__, **sizes, **off})
 
@@ -57,9 +63,13 @@ def build(mode: str, config: Data2VecAudioConfig, device: torch.device) -> Data2
         method = Data2Vec(encoder, MaskingConfig("span", 0.65, 10), targets)
     else:
         method = Data2Vec(
-            encoder, MaskingConfig("block_1d", 0.5, 5), targets, clone_batch=8, visible_only=True,
+            encoder,
+            MaskingConfig("block_1d", 0.5, 5),
+            targets,
+            clone_batch=8,
+            visible_only=True,
             decoder=DecoderConfig(decoder_dim=384, kernel_size=7, groups=16, layers=4, input_dropout=0.0),
-        )  # fmt: skip
+        )
     return method.to(device).train()
 
 
@@ -117,24 +127,37 @@ def main() -> None:
             if index >= args.warmup:
                 times[mode].append(seconds)
                 emas[mode].append(ema)
-    result = {"device": str(device), "threads": args.threads, "batch": args.batch, "seconds": args.seconds,
-              "frames": frames, "layers": config.num_hidden_layers, "dim": config.hidden_size}  # fmt: skip
+    result = {
+        "device": str(device),
+        "threads": args.threads,
+        "batch": args.batch,
+        "seconds": args.seconds,
+        "frames": frames,
+        "layers": config.num_hidden_layers,
+        "dim": config.hidden_size,
+    }
     rows = []
     for mode in MODES:
         median = statistics.median(times[mode])
         views = args.batch * methods[mode].clone_batch
         ema_share = statistics.median(emas[mode]) / median
-        result[mode] = {"step_s": median, "views_per_s": views / median, "token_passes": passes[mode],
-                        "ema_share": ema_share, "steps_s": times[mode]}  # fmt: skip
+        result[mode] = {
+            "step_s": median,
+            "views_per_s": views / median,
+            "token_passes": passes[mode],
+            "ema_share": ema_share,
+            "steps_s": times[mode],
+        }
         rows.append(
-            f"| {mode} | {views} | {median:.3f} | {views / median:.2f} | {passes[mode]} | {100 * ema_share:.2f}% |"
+            f"| {mode} | {views} | {median:.3f} | {views / median:.2f} | {passes[mode]} "
+            f"| {100 * ema_share:.2f}% |"
         )
     ratio = result["2.0"]["views_per_s"] / result["1.0"]["views_per_s"]
     result["views_per_s_ratio"] = ratio
     markdown = "\n".join(
         [
-            f"data2vec audio {config.num_hidden_layers} x {config.hidden_size}, {args.batch} x {args.seconds} s "
-            f"({frames} frames), {device}, {args.threads} threads, median of {args.repeats} steps",
+            f"data2vec audio {config.num_hidden_layers} x {config.hidden_size}, "
+            f"{args.batch} x {args.seconds} s ({frames} frames), {device}, {args.threads} threads, median of {args.repeats} steps",
             "",
             "| mode | student views / step | step (s) | views / s | token passes / step | EMA share |",
             "|---|---|---|---|---|---|",

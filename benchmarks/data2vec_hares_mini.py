@@ -36,11 +36,18 @@ def main() -> None:
     checkpoints = args.run_dir / "checkpoints"
     began = time.perf_counter()
     if not (checkpoints / "last.ckpt").is_file():
-        cli([
-            "fit", "--config", str(RECIPE), f"--trainer.max_steps={args.steps}", "--trainer.callbacks=[]",
-            f"--checkpoint.dirpath={checkpoints}", f"--trainer.default_root_dir={args.run_dir}",
-            f"--model.init_args.ema.anneal_end_step={args.steps}",
-        ])  # fmt: skip
+        cli(
+            [
+                "fit",
+                "--config",
+                str(RECIPE),
+                f"--trainer.max_steps={args.steps}",
+                "--trainer.callbacks=[]",
+                f"--checkpoint.dirpath={checkpoints}",
+                f"--trainer.default_root_dir={args.run_dir}",
+                f"--model.init_args.ema.anneal_end_step={args.steps}",
+            ]
+        )
     fit_seconds = time.perf_counter() - began
     results = evaluate(
         ckpt=[f"data2vec={checkpoints / 'last.ckpt'}"],
@@ -53,8 +60,8 @@ def main() -> None:
     models = ("random-init", "data2vec")
     means = {model: statistics.mean(scores[model] for scores in table.values()) for model in models}
     lines = [
-        f"data2vec speech (4 x 128) after {args.steps} steps on the hares-mini pool (fit {fit_seconds:.0f} s), "
-        "frozen-encoder linear probes:",
+        f"data2vec speech (4 x 128) after {args.steps} steps on the hares-mini pool "
+        f"(fit {fit_seconds:.0f} s), frozen-encoder linear probes:",
         "",
         "| task | random-init | data2vec |",
         "|---|---|---|",

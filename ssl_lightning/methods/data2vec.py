@@ -107,9 +107,9 @@ class Data2Vec(SSLMethod):
         decoder: data2vec 2.0's conv decoder in place of the regression head (None in 1.0).
         mask_token_id: the `<mask>` id for `token` masking; None reads the datamodule's `mask_token_id`.
         augment: a random view of the input, `augment(x, generator)`, that teacher and student both see
-            (data2vec vision: random resized crop, flip, colour jitter, e.g. `ssl_lightning.augment.ImageViews`).
+            (data2vec vision: random resized crop, flip, colour jitter; `ssl_lightning.augment.ImageViews`).
         ema_skip_keys: state-dict prefixes the teacher copies from the student instead of averaging; None:
-            the encoder's `ema_skip_keys` (data2vec 1.0's rules; 2.0 speech also averages the positional conv).
+            the encoder's `ema_skip_keys` (1.0's rules; 2.0 speech also averages the positional conv).
         min_target_std, min_prediction_std, collapse_check_after: the official collapse guards: after that
             many updates, stop with an error when the targets' or predictions' std falls below the bound.
         pretrained_checkpoint: start from these encoder weights: a Hugging Face transformers directory or a
@@ -168,14 +168,15 @@ class Data2Vec(SSLMethod):
         if (kind == "token") != (modality == "text") and not (modality == "text" and kind == "random"):
             raise ValueError(
                 f"masking.kind={kind!r} does not fit a {modality} encoder: text masks token ids ('token', or "
-                "'random' for data2vec 2.0); speech uses 'span'/'block_1d', vision 'beit_block'/'inverse_block'"
+                "'random' for data2vec 2.0); speech uses 'span'/'block_1d', vision 'beit_block'/"
+                "'inverse_block'"
             )
         if kind in ("beit_block", "inverse_block") and modality != "vision":
             raise ValueError(f"masking.kind={kind!r} masks a 2-D patch grid; the encoder is {modality}")
         if self.visible_only and kind not in EQUAL_COUNT_MASKINGS:
             raise ValueError(
-                f"visible_only needs the same number of masked tokens per row; masking.kind={kind!r} does not "
-                f"give that. Use one of {EQUAL_COUNT_MASKINGS}"
+                f"visible_only needs the same number of masked tokens per row; masking.kind={kind!r} does "
+                f"not give that. Use one of {EQUAL_COUNT_MASKINGS}"
             )
         if not self.visible_only and kind != "token" and getattr(encoder, "mask_embedding", None) is None:
             raise ValueError(
@@ -193,7 +194,7 @@ class Data2Vec(SSLMethod):
 
     def _freeze_unused(self, encoder: nn.Module) -> None:
         """Freeze what pre-training never uses (poolers; the mask embedding when only visible tokens are
-        encoded or ids are masked), so DDP finds no unused parameters; they are still copied to the teacher."""
+        encoded or ids are masked), so DDP finds no unused parameters; the teacher still copies them."""
         unused = tuple(encoder.pretraining_unused)
         if (self.visible_only or self.masking.kind == "token") and encoder.mask_embedding:
             unused += (encoder.mask_embedding,)
@@ -302,7 +303,7 @@ class Data2Vec(SSLMethod):
             )
 
     def forward(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> Data2VecOutput:
-        """Mask, encode the student views, build the teacher's targets, regress them at the masked positions."""
+        """Mask, encode the student views, build the teacher's targets, regress them where masked."""
         x, padding_mask = encoder_input(batch)
         if self.augment is not None:
             x = self.augment(x, generator)
@@ -312,9 +313,17 @@ class Data2Vec(SSLMethod):
             pad = None if padding_mask is None else padding_mask.repeat_interleave(clones, 0)
             m = self.masking
             masked_ids, mask = token_mask(
-                ids, self.mask_token_id(), self.encoder.config.vocab_size, m.mask_prob, m.mask_length,
-                m.random_token_prob, m.leave_unmasked_prob, self.special_ids(), pad, generator,
-            )  # fmt: skip
+                ids,
+                self.mask_token_id(),
+                self.encoder.config.vocab_size,
+                m.mask_prob,
+                m.mask_length,
+                m.random_token_prob,
+                m.leave_unmasked_prob,
+                self.special_ids(),
+                pad,
+                generator,
+            )
             student, student_padding = self.encoder.embed_tokens(masked_ids, pad)
             # the official code regresses where the input is <mask> (not the random/kept 20% of BERT's 15%)
             mask = mask & (masked_ids == self.mask_token_id())
@@ -386,9 +395,9 @@ class Data2Vec(SSLMethod):
         ):
             if float(value) < bound:
                 raise RuntimeError(
-                    f"data2vec collapsed at step {self.global_step}: the {name} std is {float(value):.4g} < {bound} "
-                    f"(min_{name}_std). Lower the learning rate, raise the EMA decay (ema.decay) or check the "
-                    "targets (targets.top_k, targets.layer_norm)"
+                    f"data2vec collapsed at step {self.global_step}: the {name} std is {float(value):.4g} < "
+                    f"{bound} (min_{name}_std). Lower the learning rate, raise the EMA decay (ema.decay) or "
+                    "check the targets (targets.top_k, targets.layer_norm)"
                 )
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -431,7 +440,8 @@ class Data2Vec(SSLMethod):
         if self.encoder.modality == "text" and vocab is not None and vocab > self.encoder.config.vocab_size:
             raise ValueError(
                 f"the datamodule's tokenizer has {vocab} tokens but the encoder's config.vocab_size is "
-                f"{self.encoder.config.vocab_size}; set model.init_args.encoder.init_args.config.vocab_size: {vocab}"
+                f"{self.encoder.config.vocab_size}; set "
+                f"model.init_args.encoder.init_args.config.vocab_size: {vocab}"
             )
         if self.hparams.pretrained_checkpoint and not getattr(self, "_resumed", False):
             load_pretrained_encoder(self.encoder, self.hparams.pretrained_checkpoint)

@@ -31,7 +31,8 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | Path) -> None:
     if path.is_dir():
         if not hasattr(target, "load_huggingface"):
             raise ValueError(
-                f"{path} is a directory (a Hugging Face model?); {type(target).__name__} does not read those. "
+                f"{path} is a directory (a Hugging Face model?); {type(target).__name__} does not read "
+                "those. "
                 "Pass a method checkpoint (.ckpt) or use a data2vec encoder"
             )
         target.load_huggingface(path)
