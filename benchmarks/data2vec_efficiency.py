@@ -157,7 +157,8 @@ def main() -> None:
     markdown = "\n".join(
         [
             f"data2vec audio {config.num_hidden_layers} x {config.hidden_size}, "
-            f"{args.batch} x {args.seconds} s ({frames} frames), {device}, {args.threads} threads, median of {args.repeats} steps",
+            f"{args.batch} x {args.seconds} s ({frames} frames), {device}, {args.threads} threads, "
+            f"median of {args.repeats} steps",
             "",
             "| mode | student views / step | step (s) | views / s | token passes / step | EMA share |",
             "|---|---|---|---|---|---|",
