@@ -179,3 +179,32 @@ def test_streaming_with_workers_resumes_exactly_mid_epoch_and_after_a_limited_ep
     5) and 0.012 (before step 3: crops from the workers' global generators, the loader state never
     restored, LitData's epoch 1 continued or replayed)."""
     check_kill_and_resume(tmp_path, BYOL_RQ_AUDIO, (5, 3), *streaming_args(tmp_path, 12, num_workers=2))
+
+
+DATA2VEC = [
+    RECIPES / "data2vec_speech_hares_mini.yaml",
+    OVERLAYS / "cpu_smoke.yaml",
+    OVERLAYS / "tiny/Data2VecAudioEncoder.yaml",
+    OVERLAYS / "tiny/Data2Vec.yaml",
+]
+DATA2VEC2_OPTIONS = """
+model:
+  init_args:
+    encoder:
+      init_args:
+        config: {hidden_dropout: 0.1, layerdrop: 0.1}
+    masking: {kind: block_1d, mask_prob: 0.5, mask_length: 5}
+    clone_batch: 2
+    visible_only: true
+    decoder: {decoder_dim: 16, kernel_size: 7, groups: 4, layers: 2, input_dropout: 0.1}
+"""
+
+
+@pytest.mark.slow
+def test_data2vec2_resumes_exactly_with_its_teacher_masks_noise_and_dropouts(tmp_path):
+    """data2vec 2.0 (clones, visible-only student, decoder noise and input dropout, layer drop, the EMA
+    teacher in the checkpoint): killed mid-epoch and resumed, every weight (student, teacher, decoder)
+    equals the uninterrupted run's."""
+    options = tmp_path / "data2vec2.yaml"
+    options.write_text(DATA2VEC2_OPTIONS)
+    check_kill_and_resume(tmp_path, [*DATA2VEC, options], (4,), "--data.init_args.batch_size=4")
