@@ -16,6 +16,8 @@ Recipes (`config/v2/*.yaml`): audio 384 wide, kernel 7, 16 groups, 4 layers, inp
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -35,20 +37,22 @@ def projection(decoder_dim: int, output_dim: int, layers: int, ratio: float) -> 
 
 
 class ConvDecoder(nn.Module):
-    """The blocks and projection shared by `Decoder1d` and `Decoder2d` (`conv` = nn.Conv1d or nn.Conv2d)."""
+    """The constructor, blocks and projection shared by `Decoder1d` and `Decoder2d`, which set `conv` (the
+    block convolution: nn.Conv1d or nn.Conv2d)."""
+
+    conv: type[nn.Conv1d] | type[nn.Conv2d]
 
     def __init__(
         self,
-        conv: type[nn.Conv1d] | type[nn.Conv2d],
         input_dim: int,
-        decoder_dim: int,
-        kernel_size: int,
-        groups: int,
-        layers: int,
-        residual: bool,
-        input_dropout: float,
-        projection_layers: int,
-        projection_ratio: float,
+        decoder_dim: int = 384,
+        kernel_size: int = 7,
+        groups: int = 16,
+        layers: int = 4,
+        residual: bool = True,
+        input_dropout: float = 0.1,
+        projection_layers: int = 1,
+        projection_ratio: float = 2.0,
     ) -> None:
         super().__init__()
         if layers < 1 or kernel_size < 1:
@@ -56,7 +60,7 @@ class ConvDecoder(nn.Module):
         self.residual = residual
         self.input_dropout = nn.Dropout(input_dropout)
         self.convs = nn.ModuleList(
-            conv(
+            self.conv(
                 input_dim if i == 0 else decoder_dim,
                 decoder_dim,
                 kernel_size,
@@ -93,30 +97,7 @@ class Decoder1d(ConvDecoder):
     meaning.
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        decoder_dim: int = 384,
-        kernel_size: int = 7,
-        groups: int = 16,
-        layers: int = 4,
-        residual: bool = True,
-        input_dropout: float = 0.1,
-        projection_layers: int = 1,
-        projection_ratio: float = 2.0,
-    ) -> None:
-        super().__init__(
-            nn.Conv1d,
-            input_dim,
-            decoder_dim,
-            kernel_size,
-            groups,
-            layers,
-            residual,
-            input_dropout,
-            projection_layers,
-            projection_ratio,
-        )
+    conv = nn.Conv1d
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """`x[B, T, D]` -> `[B, T, D]`; `padding_mask` bool `[B, T]` True where padded; `mask` bool `[B, T]`:
@@ -137,32 +118,11 @@ class Decoder2d(ConvDecoder):
     `projection_layers` applies as in 1-D (the default 1 is fairseq's).
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        decoder_dim: int = 384,
-        kernel_size: int = 7,
-        groups: int = 16,
-        layers: int = 4,
-        residual: bool = True,
-        input_dropout: float = 0.1,
-        projection_layers: int = 1,
-        projection_ratio: float = 2.0,
-        *,
-        grid: tuple[int, int],
-    ) -> None:
-        super().__init__(
-            nn.Conv2d,
-            input_dim,
-            decoder_dim,
-            kernel_size,
-            groups,
-            layers,
-            residual,
-            input_dropout,
-            projection_layers,
-            projection_ratio,
-        )
+    conv = nn.Conv2d
+
+    def __init__(self, *args: Any, grid: tuple[int, int], **kwargs: Any) -> None:
+        """`ConvDecoder`'s arguments, and the patch `grid` (H, W)."""
+        super().__init__(*args, **kwargs)
         self.grid = tuple(grid)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
