@@ -14,9 +14,7 @@ consumes the student's local features and runs only the Transformer part.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import ClassVar
 
 import torch
@@ -24,20 +22,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ssl_lightning.backbones.beats import check_audio_batch
-from ssl_lightning.backbones.data2vec_common import Data2VecEncoding, HuggingFaceEncoder
+from ssl_lightning.backbones.data2vec_common import (
+    ACTIVATIONS,
+    Data2VecEncoding,
+    HuggingFaceEncoder,
+    check_activations,
+    check_divide_hidden_size,
+    check_probabilities,
+)
 from ssl_lightning.nn.attention import MultiheadSelfAttention
 from ssl_lightning.nn.distributed import world_size
 from ssl_lightning.nn.pooling import masked_mean
 from ssl_lightning.nn.transformer import skip_in_graph
-
-# transformers' ACT2FN entries that data2vec audio configs use.
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "gelu": F.gelu,
-    "gelu_new": partial(F.gelu, approximate="tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-}
 
 
 @dataclass
@@ -85,29 +81,17 @@ class Data2VecAudioConfig:
                 "Data2VecAudioConfig.conv_dim, conv_stride and conv_kernel need one entry per conv layer "
                 f"(same non-zero length); got {self.conv_dim}, {self.conv_stride}, {self.conv_kernel}"
             )
-        for name in ("hidden_act", "feat_extract_activation"):
-            if getattr(self, name) not in ACTIVATIONS:
-                raise ValueError(
-                    f"Data2VecAudioConfig.{name}={getattr(self, name)!r} is not supported; choose one of "
-                    f"{sorted(ACTIVATIONS)}"
-                )
-        for name, divisor in (
-            ("num_attention_heads", self.num_attention_heads),
-            ("num_conv_pos_embedding_groups", self.num_conv_pos_embedding_groups),
-        ):
-            if divisor < 1 or self.hidden_size % divisor:
-                raise ValueError(
-                    f"Data2VecAudioConfig.{name}={divisor} must divide hidden_size={self.hidden_size}"
-                )
-        for name in (
+        check_activations(self, "hidden_act", "feat_extract_activation")
+        check_divide_hidden_size(self, "num_attention_heads", "num_conv_pos_embedding_groups")
+        check_probabilities(
+            self,
             "hidden_dropout",
             "activation_dropout",
             "attention_dropout",
             "feat_proj_dropout",
             "layerdrop",
-        ):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"Data2VecAudioConfig.{name}={getattr(self, name)} must lie in [0, 1]")
+            one_allowed=True,
+        )
 
     @classmethod
     def base(cls) -> Data2VecAudioConfig:

@@ -1,5 +1,6 @@
 """What the three data2vec encoders (audio, vision, text) share: the per-block outputs the data2vec
-teacher builds its targets from, and loading/saving Hugging Face transformers directories.
+teacher builds its targets from, loading/saving Hugging Face transformers directories, the checks of
+their configs' common keys and the FFN's first half (`Intermediate`).
 
 Each encoder names its modules exactly as transformers' `Data2Vec{Audio,Vision,Text}Model` does, so its
 `state_dict()` is the transformers state dict and its config dataclass uses transformers' config keys.
@@ -8,10 +9,13 @@ Each encoder names its modules exactly as transformers' `Data2Vec{Audio,Vision,T
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ssl_lightning.backbones.huggingface import (
@@ -22,6 +26,47 @@ from ssl_lightning.backbones.huggingface import (
 )
 
 log = logging.getLogger(__name__)
+
+# transformers' ACT2FN entries that data2vec configs use ("gelu" is the exact erf GELU there too).
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "gelu": F.gelu,
+    "gelu_new": partial(F.gelu, approximate="tanh"),
+    "gelu_pytorch_tanh": partial(F.gelu, approximate="tanh"),
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+}
+
+
+def check_activations(config: Any, *fields: str) -> None:
+    """ValueError naming the field unless each of `config`'s `fields` is an `ACTIVATIONS` name."""
+    for field in fields:
+        if getattr(config, field) not in ACTIVATIONS:
+            raise ValueError(
+                f"{type(config).__name__}.{field}={getattr(config, field)!r} is not supported; choose one of "
+                f"{sorted(ACTIVATIONS)}"
+            )
+
+
+def check_divide_hidden_size(config: Any, *fields: str) -> None:
+    """ValueError naming the field unless each of `config`'s `fields` (head or group counts) is a positive
+    divisor of `config.hidden_size`."""
+    for field in fields:
+        divisor = getattr(config, field)
+        if divisor < 1 or config.hidden_size % divisor:
+            raise ValueError(
+                f"{type(config).__name__}.{field}={divisor} must divide hidden_size={config.hidden_size}"
+            )
+
+
+def check_probabilities(config: Any, *fields: str, one_allowed: bool) -> None:
+    """ValueError naming the field unless each of `config`'s `fields` lies in [0, 1] (`one_allowed`, e.g. a
+    layer drop of 1 skips every block) or in [0, 1)."""
+    for field in fields:
+        value = getattr(config, field)
+        if not (0.0 <= value <= 1.0 if one_allowed else 0.0 <= value < 1.0):
+            interval = "[0, 1]" if one_allowed else "[0, 1)"
+            raise ValueError(f"{type(config).__name__}.{field} must be in {interval}, got {value!r}")
 
 
 @dataclass
@@ -42,6 +87,19 @@ class Data2VecEncoding:
     block_outputs: list[Tensor]
     padding_mask: Tensor | None
     num_extra_tokens: int = 0
+
+
+class Intermediate(nn.Module):
+    """The FFN's first linear and activation `[B, N, hidden_size] -> [B, N, intermediate_size]`
+    (transformers' `Data2VecTextIntermediate` / `Data2VecVisionIntermediate`: the same `dense` key)."""
+
+    def __init__(self, hidden_size: int, intermediate_size: int, hidden_act: str) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, intermediate_size)
+        self.activation = ACTIVATIONS[hidden_act]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.activation(self.dense(x))
 
 
 class HuggingFaceEncoder(nn.Module):

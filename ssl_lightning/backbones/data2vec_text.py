@@ -10,26 +10,21 @@ base model's; transformers' non-persistent `position_ids` / `token_type_ids` buf
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ssl_lightning.backbones.data2vec_common import Data2VecEncoding, HuggingFaceEncoder
+from ssl_lightning.backbones.data2vec_common import (
+    Data2VecEncoding,
+    HuggingFaceEncoder,
+    Intermediate,
+    check_activations,
+    check_divide_hidden_size,
+)
 from ssl_lightning.nn.pooling import masked_mean
-
-# transformers' ACT2FN names of the activations a data2vec text config can use.
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "gelu": F.gelu,
-    "gelu_new": partial(F.gelu, approximate="tanh"),
-    "gelu_pytorch_tanh": partial(F.gelu, approximate="tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-}
 
 
 @dataclass
@@ -58,14 +53,8 @@ class Data2VecTextConfig:
     eos_token_id: int = 2
 
     def __post_init__(self) -> None:
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"num_attention_heads={self.num_attention_heads} must divide hidden_size={self.hidden_size}"
-            )
-        if self.hidden_act not in ACTIVATIONS:
-            raise ValueError(
-                f"hidden_act={self.hidden_act!r} is not supported; choose one of {sorted(ACTIVATIONS)}"
-            )
+        check_divide_hidden_size(self, "num_attention_heads")
+        check_activations(self, "hidden_act")
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(
                 f"pad_token_id={self.pad_token_id} must be a token id below vocab_size={self.vocab_size}"
@@ -176,18 +165,6 @@ class Data2VecTextAttention(nn.Module):
         return self.output(self.self(x, padding_mask), x)[0]
 
 
-class Data2VecTextIntermediate(nn.Module):
-    """The FFN's first linear and activation `[B, N, D] -> [B, N, intermediate_size]`."""
-
-    def __init__(self, config: Data2VecTextConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.activation = ACTIVATIONS[config.hidden_act]
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.activation(self.dense(x))
-
-
 class Data2VecTextLayer(nn.Module):
     """Post-LN BERT block; returns `(block output, FFN output before dropout/residual/LayerNorm)`,
     both `[B, N, D]` (fairseq's `TransformerEncoderLayer` output and `fc_result`)."""
@@ -195,7 +172,7 @@ class Data2VecTextLayer(nn.Module):
     def __init__(self, config: Data2VecTextConfig) -> None:
         super().__init__()
         self.attention = Data2VecTextAttention(config)
-        self.intermediate = Data2VecTextIntermediate(config)
+        self.intermediate = Intermediate(config.hidden_size, config.intermediate_size, config.hidden_act)
         self.output = Data2VecTextResidualOutput(config.intermediate_size, config)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None) -> tuple[Tensor, Tensor]:

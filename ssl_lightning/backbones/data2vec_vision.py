@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,18 +37,17 @@ from einops import rearrange
 from timm.layers import DropPath
 from torch import Tensor, nn
 
-from ssl_lightning.backbones.data2vec_common import Data2VecEncoding, HuggingFaceEncoder
+from ssl_lightning.backbones.data2vec_common import (
+    Data2VecEncoding,
+    HuggingFaceEncoder,
+    Intermediate,
+    check_activations,
+    check_divide_hidden_size,
+    check_probabilities,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-# transformers' ACT2FN names for the FFN activation ("gelu" is the exact erf GELU there too).
-ACTIVATIONS = {
-    "gelu": F.gelu,
-    "gelu_pytorch_tanh": partial(F.gelu, approximate="tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-}
 
 _POSITIVE_INT_FIELDS = (
     "hidden_size",
@@ -125,20 +123,11 @@ class Data2VecVisionConfig:
             raise ValueError(
                 f"{name}.image_size must be a positive int or a pair (height, width) of them, got {size!r}"
             )
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"{name}.num_attention_heads={self.num_attention_heads} must divide "
-                f"hidden_size={self.hidden_size}"
-            )
+        check_divide_hidden_size(self, "num_attention_heads")
         if self.patch_size > min(self.image_shape):
             raise ValueError(f"{name}.patch_size={self.patch_size} exceeds image_size={self.image_size}")
-        if self.hidden_act not in ACTIVATIONS:
-            raise ValueError(
-                f"{name}.hidden_act={self.hidden_act!r} is not supported; choose one of {list(ACTIVATIONS)}"
-            )
-        for field in _PROBABILITY_FIELDS:
-            if not 0.0 <= getattr(self, field) < 1.0:
-                raise ValueError(f"{name}.{field} must be in [0, 1), got {getattr(self, field)!r}")
+        check_activations(self, "hidden_act")
+        check_probabilities(self, *_PROBABILITY_FIELDS, one_allowed=False)
         if (self.pixel_mean is None) != (self.pixel_std is None):
             raise ValueError(
                 f"{name}: set both pixel_mean and pixel_std (images in [0, 1]) or neither (normalised "
@@ -340,16 +329,6 @@ class _Attention(nn.Module):
         return self.output.dropout(self.output.dense(self.attention(x, shared_bias, keep_index)))
 
 
-class _Intermediate(nn.Module):
-    def __init__(self, config: Data2VecVisionConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.activation = ACTIVATIONS[config.hidden_act]
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.activation(self.dense(x))
-
-
 class _Layer(nn.Module):
     """Pre-LN BEiT block with layer scale and stochastic depth (per sample, training only)."""
 
@@ -358,7 +337,7 @@ class _Layer(nn.Module):
     ) -> None:
         super().__init__()
         self.attention = _Attention(config, grid)
-        self.intermediate = _Intermediate(config)
+        self.intermediate = Intermediate(config.hidden_size, config.intermediate_size, config.hidden_act)
         self.output = _DenseDropout(config.intermediate_size, config.hidden_size, config.hidden_dropout_prob)
         self.layernorm_before = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
