@@ -27,6 +27,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -125,6 +126,9 @@ class Utterances(Dataset):
 class UnlabeledAudioDataModule(TrainLoaderState, L.LightningDataModule):
     """Random crops of whole audio files for pre-training; a subclass lists the files (`list_splits`).
 
+    Subclasses take their own arguments and pass these on as keywords (`**kwargs`); the hyperparameters
+    saved here are both (Lightning collects the arguments of every `__init__` in the chain).
+
     Args:
         max_sample_size: crop longer files to this many samples (None: whole files; data2vec: 320000).
         min_sample_size: leave out files shorter than this (None or 0: keep all; data2vec: 32000).
@@ -160,6 +164,7 @@ class UnlabeledAudioDataModule(TrainLoaderState, L.LightningDataModule):
             raise ValueError(
                 f"{name}: min_sample_size {min_sample_size} is above max_sample_size {max_sample_size}"
             )
+        self.save_hyperparameters()
         self.max_sample_size, self.min_sample_size = max_sample_size, min_sample_size
         self.sample_rate, self.normalize = sample_rate, normalize
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
@@ -253,23 +258,11 @@ class AudioFolderDataModule(UnlabeledAudioDataModule):
     Args:
         root: the folder of audio files.
         valid_fraction: share of the files held out (at least one when positive; 0: no valid split).
+        kwargs: the crop and loader arguments of `UnlabeledAudioDataModule`.
     """
 
-    def __init__(
-        self,
-        root: str,
-        valid_fraction: float = 0.01,
-        max_sample_size: int | None = 320000,
-        min_sample_size: int | None = 32000,
-        sample_rate: int = 16000,
-        normalize: bool = False,
-        batch_size: int = 8,
-        num_workers: int = 0,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(
-            max_sample_size, min_sample_size, sample_rate, normalize, batch_size, num_workers, seed
-        )
+    def __init__(self, root: str, valid_fraction: float = 0.01, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         if (
             isinstance(valid_fraction, bool)
             or not isinstance(valid_fraction, int | float)
@@ -278,7 +271,6 @@ class AudioFolderDataModule(UnlabeledAudioDataModule):
             raise ValueError(
                 f"AudioFolderDataModule: valid_fraction must lie in [0, 1), got {valid_fraction!r}"
             )
-        self.save_hyperparameters()
         self.root, self.valid_fraction = Path(root).expanduser(), valid_fraction
 
     def list_splits(self) -> tuple[dict[str, list[Path]], dict[str, str]]:

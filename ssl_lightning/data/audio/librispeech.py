@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ssl_lightning.data.audio.folder import UnlabeledAudioDataModule
 
@@ -29,6 +30,7 @@ class LibriSpeechDataModule(UnlabeledAudioDataModule):
         root: the `LibriSpeech` folder holding the subset folders.
         train_subsets: subsets trained on (default the 960 h).
         valid_subset: subset validated on (None: no valid split; fairseq's data2vec recipe validates none).
+        kwargs: the crop and loader arguments of `UnlabeledAudioDataModule`.
     """
 
     def __init__(
@@ -36,23 +38,14 @@ class LibriSpeechDataModule(UnlabeledAudioDataModule):
         root: str,
         train_subsets: Sequence[str] = TRAIN_960H,
         valid_subset: str | None = "dev-clean",
-        max_sample_size: int | None = 320000,
-        min_sample_size: int | None = 32000,
-        sample_rate: int = 16000,
-        normalize: bool = False,
-        batch_size: int = 8,
-        num_workers: int = 0,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            max_sample_size, min_sample_size, sample_rate, normalize, batch_size, num_workers, seed
-        )
+        super().__init__(**kwargs)
         if isinstance(train_subsets, str) or not train_subsets:
             raise ValueError(
                 f"LibriSpeechDataModule: train_subsets must be a non-empty list of subset names, got "
                 f"{train_subsets!r}"
             )
-        self.save_hyperparameters()
         self.root = Path(root).expanduser()
         self.train_subsets, self.valid_subset = tuple(train_subsets), valid_subset
 
