@@ -121,6 +121,25 @@ class TrainLoaderState:
 
     _train_loader: Any = None
     _train_loader_state: dict[str, Any] | None = None
+    batch_size: int
+    num_workers: int
+    seed: int
+    trainer: L.Trainer | None
+
+    def resumable_train_loader(self, dataset: Dataset, collate_fn: Any = None) -> ResumableDataLoader:
+        """`dataset` in a `(seed, epoch)` shuffle over the trainer's ranks, `batch_size` items a batch
+        (`collate_fn` None: DataLoader's default), `resumed` from the restored state."""
+        return self.resumed(
+            resumable_loader(
+                dataset,
+                shuffled(dataset, self.seed, self.trainer),
+                self.batch_size,
+                self.seed,
+                num_workers=self.num_workers,
+                collate_fn=collate_fn,
+                persistent_workers=self.num_workers > 0,
+            )
+        )
 
     def resumed(self, loader: Any) -> Any:
         """`loader` continued from the restored state, if any; kept for `state_dict`."""

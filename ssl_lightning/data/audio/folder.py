@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from ssl_lightning.audio import AudioDecodeError, collate_audio, crop_or_pad, load_audio_with_rate
 from ssl_lightning.data.audio.datamodule import check_splits
 from ssl_lightning.data.manifest import PackedPaths
-from ssl_lightning.data.resumable import ResumableDataLoader, TrainLoaderState, resumable_loader, shuffled
+from ssl_lightning.data.resumable import ResumableDataLoader, TrainLoaderState
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 """File endings `AudioFolderDataModule` reads (case-insensitive): what libsndfile decodes."""
@@ -215,18 +215,7 @@ class UnlabeledAudioDataModule(TrainLoaderState, L.LightningDataModule):
 
     def train_dataloader(self) -> ResumableDataLoader:
         """Shuffled random crops of the train files; a resumed fit continues exactly."""
-        dataset = self.dataset("train")
-        return self.resumed(
-            resumable_loader(
-                dataset,
-                shuffled(dataset, self.seed, self.trainer),
-                self.batch_size,
-                self.seed,
-                num_workers=self.num_workers,
-                collate_fn=collate_audio,
-                persistent_workers=self.num_workers > 0,
-            )
-        )
+        return self.resumable_train_loader(self.dataset("train"), collate_audio)
 
     def val_dataloader(self) -> DataLoader | list:
         """Centre crops of the valid files in order (an empty list when there is no valid split)."""

@@ -23,7 +23,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_lightning.data.label_subsets import check_fraction, label_fraction_subset
-from ssl_lightning.data.resumable import ResumableDataLoader, TrainLoaderState, resumable_loader, shuffled
+from ssl_lightning.data.resumable import ResumableDataLoader, TrainLoaderState
 
 SPLITS = ("train", "valid", "test")
 
@@ -209,17 +209,7 @@ class ImageDataModule(TrainLoaderState, L.LightningDataModule):
     def train_dataloader(self) -> ResumableDataLoader:
         """Train images (the labelled subset when `label_fraction` is set) in a `(seed, epoch)` shuffle
         that a resumed fit continues exactly."""
-        dataset = self.dataset("train")
-        return self.resumed(
-            resumable_loader(
-                dataset,
-                shuffled(dataset, self.seed, self.trainer),
-                self.batch_size,
-                self.seed,
-                num_workers=self.num_workers,
-                persistent_workers=self.num_workers > 0,
-            )
-        )
+        return self.resumable_train_loader(self.dataset("train"))
 
     def val_dataloader(self) -> DataLoader:
         """Valid images in index order."""

@@ -29,7 +29,7 @@ from tokenizers import Tokenizer
 from torch.utils.data import DataLoader
 
 from ssl_lightning.data.embedded.hares_mini.build import default_root
-from ssl_lightning.data.resumable import ResumableDataLoader, TrainLoaderState, resumable_loader, shuffled
+from ssl_lightning.data.resumable import ResumableDataLoader, TrainLoaderState
 from ssl_lightning.data.text.blocks import (
     BREAK_MODES,
     BreakMode,
@@ -250,18 +250,7 @@ class TextDataModule(TrainLoaderState, L.LightningDataModule):
 
     def train_dataloader(self) -> ResumableDataLoader:
         """Shuffled train blocks (order a function of `(seed, epoch)`); a resumed fit continues exactly."""
-        dataset = self.dataset("train")
-        return self.resumed(
-            resumable_loader(
-                dataset,
-                shuffled(dataset, self.seed, self.trainer),
-                self.batch_size,
-                self.seed,
-                num_workers=self.num_workers,
-                collate_fn=PadTokens(self.pad_token_id),
-                persistent_workers=self.num_workers > 0,
-            )
-        )
+        return self.resumable_train_loader(self.dataset("train"), PadTokens(self.pad_token_id))
 
     def val_dataloader(self) -> DataLoader:
         """Valid blocks in corpus order."""
