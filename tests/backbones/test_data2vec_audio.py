@@ -5,14 +5,12 @@ encoder contract."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pytest
 import torch
 import transformers
-from jsonargparse import ArgumentParser
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from timm.models import group_parameters
 from torch import nn
 from torch.testing import assert_close
@@ -36,13 +34,6 @@ def fixture(request) -> dict:
 @pytest.fixture(scope="module")
 def small() -> dict:
     return load_fixture("small")
-
-
-def ours(fx: dict) -> Data2VecAudioEncoder:
-    """Our encoder with the fixture's weights, loaded strictly under transformers' own key names."""
-    encoder = Data2VecAudioEncoder(Data2VecAudioEncoder.config_from_huggingface(fx["config"]))
-    encoder.load_state_dict(fx["state_dict"])
-    return encoder.eval()
 
 
 def reference(fx: dict, cls: type = transformers.Data2VecAudioModel) -> nn.Module:
@@ -125,19 +116,9 @@ def test_bad_config_is_named(overrides, named):
         Data2VecAudioConfig(**overrides)
 
 
-def test_config_builds_from_yaml_through_jsonargparse():
-    parser = ArgumentParser()
-    parser.add_argument("--encoder", type=nn.Module)
+def test_config_builds_from_yaml_through_jsonargparse(encoder_from_yaml):
     init_args = {"config": {**dataclasses.asdict(tiny_config()), "conv_dim": [8, 8], "conv_kernel": [10, 4]}}
-    parsed = parser.parse_object(
-        {
-            "encoder": {
-                "class_path": "ssl_lightning.backbones.data2vec_audio.Data2VecAudioEncoder",
-                "init_args": init_args,
-            }
-        }
-    )
-    encoder = parser.instantiate(parsed).encoder
+    encoder = encoder_from_yaml("ssl_lightning.backbones.data2vec_audio.Data2VecAudioEncoder", init_args)
     assert isinstance(encoder, Data2VecAudioEncoder)
     assert encoder.config == tiny_config() and encoder.embed_dim == 16 and encoder.num_layers == 2
 
@@ -159,8 +140,8 @@ def test_frame_count_of_the_standard_stack():
         encoder(torch.randn(1, 399))
 
 
-def test_frame_padding_mask_is_transformers(fixture):
-    encoder = ours(fixture)
+def test_frame_padding_mask_is_transformers(fixture, fixture_encoder):
+    encoder = fixture_encoder(Data2VecAudioEncoder, fixture)
     x, padding_mask = waveform(fixture)
     tokens, frame_mask = encoder.embed_tokens(x, padding_mask)
     assert torch.equal(~frame_mask, fixture["expected"]["feature_attention_mask"])
@@ -171,8 +152,8 @@ def test_frame_padding_mask_is_transformers(fixture):
 # --- parity ---------------------------------------------------------------------------------------------
 
 
-def test_hidden_states_and_output_match_the_fixture(fixture):
-    encoder = ours(fixture)
+def test_hidden_states_and_output_match_the_fixture(fixture, fixture_encoder):
+    encoder = fixture_encoder(Data2VecAudioEncoder, fixture)
     x, padding_mask = waveform(fixture)
     expected = fixture["expected"]
     with torch.no_grad():
@@ -184,8 +165,8 @@ def test_hidden_states_and_output_match_the_fixture(fixture):
     assert_close(output, expected["last_hidden_state"], **TOLERANCE)
 
 
-def test_forward_is_embed_tokens_then_encode_tokens(small):
-    encoder = ours(small)
+def test_forward_is_embed_tokens_then_encode_tokens(small, fixture_encoder):
+    encoder = fixture_encoder(Data2VecAudioEncoder, small)
     x, padding_mask = waveform(small)
     with torch.no_grad():
         output, frame_mask = encoder(x, padding_mask)
@@ -196,8 +177,8 @@ def test_forward_is_embed_tokens_then_encode_tokens(small):
     assert torch.equal(encoding.block_outputs[-1], output)
 
 
-def test_ffn_and_block_outputs_are_transformers_submodule_outputs(small):
-    encoder, model = ours(small), reference(small)
+def test_ffn_and_block_outputs_are_transformers_submodule_outputs(small, fixture_encoder):
+    encoder, model = fixture_encoder(Data2VecAudioEncoder, small), reference(small)
     x, padding_mask = waveform(small)
     captured = []
     hooks = [
@@ -239,7 +220,7 @@ def test_even_positional_kernel_and_conv_bias_match_transformers():
 
 
 @pytest.mark.parametrize("cls", [transformers.Data2VecAudioModel, transformers.Data2VecAudioForCTC])
-def test_from_huggingface_reads_save_pretrained(small, tmp_path, cls):
+def test_from_huggingface_reads_save_pretrained(small, tmp_path, cls, assert_same_weights):
     reference(small, cls).save_pretrained(tmp_path)
     if cls is transformers.Data2VecAudioForCTC:  # the base model under a prefix, plus a head
         keys = load_file(tmp_path / "model.safetensors").keys()
@@ -253,11 +234,11 @@ def test_from_huggingface_reads_save_pretrained(small, tmp_path, cls):
 
     fresh = Data2VecAudioEncoder(encoder.config)
     fresh.load_huggingface(tmp_path)
-    assert all(torch.equal(fresh.state_dict()[key], value) for key, value in encoder.state_dict().items())
+    assert_same_weights(encoder, fresh)
 
 
-def test_to_huggingface_loads_in_transformers(small, tmp_path):
-    encoder = ours(small)
+def test_to_huggingface_loads_in_transformers(small, tmp_path, fixture_encoder):
+    encoder = fixture_encoder(Data2VecAudioEncoder, small)
     encoder.to_huggingface(tmp_path)
     model = transformers.AutoModel.from_pretrained(tmp_path, attn_implementation="eager").eval()
     assert type(model) is transformers.Data2VecAudioModel
@@ -270,32 +251,27 @@ def test_to_huggingface_loads_in_transformers(small, tmp_path):
     assert_close(mine[-1], theirs.last_hidden_state, **TOLERANCE)
 
 
-def test_round_trip_through_huggingface_is_exact(small, tmp_path):
-    encoder = ours(small)
+def test_round_trip_through_huggingface_is_exact(small, tmp_path, fixture_encoder, assert_same_weights):
+    encoder = fixture_encoder(Data2VecAudioEncoder, small)
     back = Data2VecAudioEncoder.from_huggingface(encoder.to_huggingface(tmp_path)).eval()
     assert back.config == encoder.config
-    state, restored = encoder.state_dict(), back.state_dict()
-    assert state.keys() == restored.keys()
-    assert all(torch.equal(state[key], restored[key]) for key in state)
+    assert_same_weights(encoder, back)
     x, padding_mask = waveform(small)
     with torch.no_grad():
         before, after = encoder.hidden_states(x, padding_mask), back.hidden_states(x, padding_mask)
     assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
 
-def test_wrong_model_type_is_refused(small, tmp_path):
-    ours(small).to_huggingface(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**config, "model_type": "wav2vec2"}))
+def test_wrong_model_type_is_refused(small, tmp_path, fixture_encoder, set_model_type):
+    fixture_encoder(Data2VecAudioEncoder, small).to_huggingface(tmp_path)
+    set_model_type(tmp_path, "wav2vec2")
     with pytest.raises(ValueError, match="'wav2vec2' model, not 'data2vec-audio'"):
         Data2VecAudioEncoder.from_huggingface(tmp_path)
 
 
-def test_missing_weights_are_named(small, tmp_path):
-    ours(small).to_huggingface(tmp_path)
-    state = load_file(tmp_path / "model.safetensors")
-    del state["encoder.layers.2.final_layer_norm.bias"]
-    save_file(state, tmp_path / "model.safetensors")
+def test_missing_weights_are_named(small, tmp_path, fixture_encoder, drop_weight):
+    fixture_encoder(Data2VecAudioEncoder, small).to_huggingface(tmp_path)
+    drop_weight(tmp_path, "encoder.layers.2.final_layer_norm.bias")
     with pytest.raises(ValueError, match=r"missing \['encoder\.layers\.2\.final_layer_norm\.bias'\]"):
         Data2VecAudioEncoder.from_huggingface(tmp_path)
     (tmp_path / "model.safetensors").unlink()
@@ -331,8 +307,8 @@ def frame_mask(num_frames: int) -> torch.Tensor:
     return mask
 
 
-def test_mask_matches_transformers_mask_time_indices(small):
-    encoder, model = ours(small), reference(small)
+def test_mask_matches_transformers_mask_time_indices(small, fixture_encoder):
+    encoder, model = fixture_encoder(Data2VecAudioEncoder, small), reference(small)
     x, padding_mask = waveform(small)
     mask = frame_mask(200)
     with torch.no_grad():
@@ -341,8 +317,8 @@ def test_mask_matches_transformers_mask_time_indices(small):
     assert_close(encoding.output, theirs, **TOLERANCE)
 
 
-def test_mask_replaces_exactly_the_masked_frames(small):
-    encoder = ours(small)
+def test_mask_replaces_exactly_the_masked_frames(small, fixture_encoder):
+    encoder = fixture_encoder(Data2VecAudioEncoder, small)
     x, padding_mask = waveform(small)
     mask = frame_mask(200)
     seen = []
@@ -360,10 +336,10 @@ def test_mask_replaces_exactly_the_masked_frames(small):
     assert not conv_input[frames_padded].any()
 
 
-def test_keep_index_matches_an_independent_computation(small):
+def test_keep_index_matches_an_independent_computation(small, fixture_encoder):
     """data2vec 2.0: zero the frames not kept (and padding), positional conv over all frames, LayerNorm,
     gather, blocks on the kept frames only; computed here with transformers' own submodules."""
-    encoder, model = ours(small), reference(small)
+    encoder, model = fixture_encoder(Data2VecAudioEncoder, small), reference(small)
     x, padding_mask = waveform(small)
     generator = torch.Generator().manual_seed(0)
     keep_index = torch.stack([torch.randperm(200, generator=generator)[:60].sort().values for _ in range(2)])
@@ -389,8 +365,8 @@ def test_keep_index_matches_an_independent_computation(small):
     assert_close(encoding.output, hidden, **TOLERANCE)
 
 
-def test_keeping_every_frame_is_the_full_pass(small):
-    encoder = ours(small)
+def test_keeping_every_frame_is_the_full_pass(small, fixture_encoder):
+    encoder = fixture_encoder(Data2VecAudioEncoder, small)
     x, padding_mask = waveform(small)
     with torch.no_grad():
         tokens, frames_padded = encoder.embed_tokens(x, padding_mask)

@@ -10,8 +10,6 @@ import torch
 import torchaudio.compliance.kaldi as ta_kaldi
 import transformers
 import yaml
-from jsonargparse import ArgumentParser
-from torch import nn
 from torch.testing import assert_close
 
 from ssl_lightning.backbones.data2vec_spectrogram import Data2VecSpectrogramConfig, Data2VecSpectrogramEncoder
@@ -137,7 +135,9 @@ def test_a_clip_padded_in_a_batch_encodes_as_it_does_alone():
 # --- transformers on the fbank image ------------------------------------------------------------------------
 
 
-def test_to_huggingface_runs_in_transformers_on_the_fbank_image_and_round_trips_exactly(tmp_path):
+def test_to_huggingface_runs_in_transformers_on_the_fbank_image_and_round_trips_exactly(
+    tmp_path, assert_same_weights
+):
     encoder = tiny_encoder(256)  # 16 x 8 patches
     encoder.to_huggingface(tmp_path / "ours")
     written = json.loads((tmp_path / "ours" / "config.json").read_text())
@@ -161,8 +161,7 @@ def test_to_huggingface_runs_in_transformers_on_the_fbank_image_and_round_trips_
         restored = Data2VecSpectrogramEncoder.from_huggingface(tmp_path / folder).eval()
         assert type(restored.config) is Data2VecSpectrogramConfig and restored.config == encoder.config
         assert restored.grid == (16, 8)
-        for name, tensor in encoder.state_dict().items():
-            assert torch.equal(restored.state_dict()[name], tensor), name
+        assert_same_weights(encoder, restored)
         with torch.no_grad():
             assert torch.equal(restored(waveform)[0], features)
 
@@ -262,19 +261,16 @@ def test_bad_inputs_and_directories_are_named(tmp_path):
         Data2VecSpectrogramEncoder.from_huggingface(tmp_path / "audio")
 
 
-def test_jsonargparse_builds_the_encoder_from_yaml_values():
-    parser = ArgumentParser()
-    parser.add_argument("--encoder", type=nn.Module)
-    values = yaml.safe_load(
+def test_jsonargparse_builds_the_encoder_from_yaml_values(encoder_from_yaml):
+    init_args = yaml.safe_load(
         """
-        encoder:
-          class_path: ssl_lightning.backbones.data2vec_spectrogram.Data2VecSpectrogramEncoder
-          init_args:
-            config: {num_frames: 128, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 4,
-                     intermediate_size: 64, use_mask_token: true, use_shared_relative_position_bias: true}
+        config: {num_frames: 128, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 4,
+                 intermediate_size: 64, use_mask_token: true, use_shared_relative_position_bias: true}
         """
     )
-    encoder = parser.instantiate(parser.parse_object(values)).encoder
+    encoder = encoder_from_yaml(
+        "ssl_lightning.backbones.data2vec_spectrogram.Data2VecSpectrogramEncoder", init_args
+    )
     assert isinstance(encoder, Data2VecSpectrogramEncoder)
     assert encoder.config.image_size == (128, 128) and encoder.grid == (8, 8)
     features, _ = encoder.eval()(clips(2, 2.0))

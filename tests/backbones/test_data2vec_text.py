@@ -9,8 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import transformers
-from jsonargparse import ArgumentParser
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from timm.models import group_parameters
 from torch import nn
 from torch.testing import assert_close
@@ -31,12 +30,6 @@ def fixture() -> dict:
 def inputs(fixture) -> tuple[torch.Tensor, torch.Tensor]:
     """`(input_ids, padding_mask)` of the fixture (row 1: 11 tokens, then 5 <pad>)."""
     return fixture["inputs"]["input_ids"], fixture["inputs"]["attention_mask"] == 0
-
-
-def fixture_encoder(fixture) -> Data2VecTextEncoder:
-    encoder = Data2VecTextEncoder(Data2VecTextEncoder.config_from_huggingface(fixture["config"]))
-    encoder.load_state_dict(fixture["state_dict"])
-    return encoder.eval()
 
 
 def hf_model(fixture, cls=transformers.Data2VecTextModel) -> nn.Module:
@@ -72,8 +65,8 @@ def test_state_dict_is_the_transformers_base_model_state_dict(fixture):
     assert shapes == {key: tuple(value.shape) for key, value in fixture["state_dict"].items()}
 
 
-def test_fixture_parity_every_hidden_state_and_the_pooler(fixture, inputs):
-    encoder = fixture_encoder(fixture)
+def test_fixture_parity_every_hidden_state_and_the_pooler(fixture, inputs, fixture_encoder):
+    encoder = fixture_encoder(Data2VecTextEncoder, fixture)
     expected = fixture["expected"]
     with torch.no_grad():
         hidden = encoder.hidden_states(*inputs)
@@ -88,8 +81,8 @@ def test_fixture_parity_every_hidden_state_and_the_pooler(fixture, inputs):
     assert torch.equal(encoder.embeddings.position_ids(inputs[0]), expected["position_ids"])
 
 
-def test_forward_equals_embed_tokens_then_encode_tokens(fixture, inputs):
-    encoder = fixture_encoder(fixture)
+def test_forward_equals_embed_tokens_then_encode_tokens(fixture, inputs, fixture_encoder):
+    encoder = fixture_encoder(Data2VecTextEncoder, fixture)
     with torch.no_grad():
         encoding = encoder.encode_tokens(*encoder.embed_tokens(*inputs))
         features, padding_mask = encoder(*inputs)
@@ -98,7 +91,7 @@ def test_forward_equals_embed_tokens_then_encode_tokens(fixture, inputs):
     assert encoding.num_extra_tokens == 0
 
 
-def test_ffn_and_block_outputs_equal_the_transformers_submodules(fixture, inputs):
+def test_ffn_and_block_outputs_equal_the_transformers_submodules(fixture, inputs, fixture_encoder):
     """`ffn_outputs[i]` = `encoder.layer[i].output.dense`'s output (before dropout, residual and LayerNorm),
     captured by forward hooks; `block_outputs[i]` = `hidden_states[i + 1]`."""
     model = hf_model(fixture)
@@ -113,7 +106,7 @@ def test_ffn_and_block_outputs_equal_the_transformers_submodules(fixture, inputs
         ).hidden_states
     for hook in hooks:
         hook.remove()
-    encoder = fixture_encoder(fixture)
+    encoder = fixture_encoder(Data2VecTextEncoder, fixture)
     with torch.no_grad():
         encoding = encoder.encode_tokens(*encoder.embed_tokens(*inputs))
     assert len(encoding.ffn_outputs) == len(captured) == 3
@@ -138,11 +131,11 @@ def test_ffn_outputs_are_taken_before_the_dropout():
     assert (encoding.output - evaluated).abs().max() > 0.1
 
 
-def test_keep_index_equals_transformers_blocks_on_the_gathered_embeddings(fixture, inputs):
+def test_keep_index_equals_transformers_blocks_on_the_gathered_embeddings(fixture, inputs, fixture_encoder):
     """data2vec 2.0: the kept embeddings (positions already added) go through the blocks alone; the
     reference runs transformers' own encoder on hand-gathered embeddings with its additive key mask."""
     keep_index = torch.tensor([[0, 2, 3, 7, 9, 15], [1, 4, 5, 10, 12, 14]])  # row 1 keeps 2 padded tokens
-    encoder = fixture_encoder(fixture)
+    encoder = fixture_encoder(Data2VecTextEncoder, fixture)
     model = hf_model(fixture)
     with torch.no_grad():
         tokens, padding_mask = encoder.embed_tokens(*inputs)
@@ -201,8 +194,10 @@ def test_from_huggingface_reads_a_masked_lm_without_pooler_and_says_so(fixture, 
         assert_close(encoder(*inputs)[0], fixture["expected"]["last_hidden_state"], **TOLERANCE)
 
 
-def test_to_huggingface_loads_in_transformers_with_the_same_outputs(fixture, inputs, tmp_path):
-    encoder = fixture_encoder(fixture)
+def test_to_huggingface_loads_in_transformers_with_the_same_outputs(
+    fixture, inputs, tmp_path, fixture_encoder
+):
+    encoder = fixture_encoder(Data2VecTextEncoder, fixture)
     encoder.to_huggingface(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"] == "data2vec-text" and config["architectures"] == ["Data2VecTextModel"]
@@ -215,43 +210,42 @@ def test_to_huggingface_loads_in_transformers_with_the_same_outputs(fixture, inp
     assert_close(encoder.pooler_output(features), reference.pooler_output, **TOLERANCE)
 
 
-def test_round_trip_through_a_huggingface_directory_is_exact(fixture, inputs, tmp_path):
-    encoder = fixture_encoder(fixture)
+def test_round_trip_through_a_huggingface_directory_is_exact(
+    fixture, inputs, tmp_path, fixture_encoder, assert_same_weights
+):
+    encoder = fixture_encoder(Data2VecTextEncoder, fixture)
     restored = Data2VecTextEncoder.from_huggingface(encoder.to_huggingface(tmp_path)).eval()
     assert restored.config == encoder.config
-    state, restored_state = encoder.state_dict(), restored.state_dict()
-    assert state.keys() == restored_state.keys()
-    assert all(torch.equal(state[key], restored_state[key]) for key in state)
+    assert_same_weights(encoder, restored)
     with torch.no_grad():
         assert torch.equal(restored(*inputs)[0], encoder(*inputs)[0])
 
 
-def test_load_huggingface_fills_an_encoder_of_the_same_architecture(fixture, inputs, tmp_path):
-    fixture_encoder(fixture).to_huggingface(tmp_path)
+def test_load_huggingface_fills_an_encoder_of_the_same_architecture(
+    fixture, inputs, tmp_path, fixture_encoder
+):
+    fixture_encoder(Data2VecTextEncoder, fixture).to_huggingface(tmp_path)
     encoder = Data2VecTextEncoder(Data2VecTextEncoder.config_from_huggingface(fixture["config"])).eval()
     encoder.load_huggingface(tmp_path)
     assert all(torch.equal(value, fixture["state_dict"][key]) for key, value in encoder.state_dict().items())
 
 
-def test_another_model_type_is_refused_naming_it(fixture, tmp_path):
-    fixture_encoder(fixture).to_huggingface(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**config, "model_type": "data2vec-audio"}))
+def test_another_model_type_is_refused_naming_it(fixture, tmp_path, fixture_encoder, set_model_type):
+    fixture_encoder(Data2VecTextEncoder, fixture).to_huggingface(tmp_path)
+    set_model_type(tmp_path, "data2vec-audio")
     with pytest.raises(ValueError, match="'data2vec-audio' model, not 'data2vec-text'"):
         Data2VecTextEncoder.from_huggingface(tmp_path)
 
 
-def test_missing_block_weights_are_an_error_naming_them(fixture, tmp_path):
-    fixture_encoder(fixture).to_huggingface(tmp_path)
-    state = load_file(tmp_path / "model.safetensors")
-    del state["encoder.layer.1.output.dense.bias"]
-    save_file(state, tmp_path / "model.safetensors")
+def test_missing_block_weights_are_an_error_naming_them(fixture, tmp_path, fixture_encoder, drop_weight):
+    fixture_encoder(Data2VecTextEncoder, fixture).to_huggingface(tmp_path)
+    drop_weight(tmp_path, "encoder.layer.1.output.dense.bias")
     with pytest.raises(ValueError, match=r"missing \['encoder.layer.1.output.dense.bias'\]"):
         Data2VecTextEncoder.from_huggingface(tmp_path)
 
 
-def test_weights_of_another_size_are_an_error_naming_the_directory(fixture, tmp_path):
-    fixture_encoder(fixture).to_huggingface(tmp_path)
+def test_weights_of_another_size_are_an_error_naming_the_directory(fixture, tmp_path, fixture_encoder):
+    fixture_encoder(Data2VecTextEncoder, fixture).to_huggingface(tmp_path)
     encoder = Data2VecTextEncoder(tiny_config())
     with pytest.raises(ValueError, match=f"the weights in {tmp_path} do not fit"):
         encoder.load_huggingface(tmp_path)
@@ -285,10 +279,10 @@ def test_embeddings_worked_example_positions_from_the_ids():
     assert padding_mask.tolist() == [[False] * 5 + [True]] * 2
 
 
-def test_mask_token_ids_change_only_the_masked_embeddings(fixture, inputs):
+def test_mask_token_ids_change_only_the_masked_embeddings(fixture, inputs, fixture_encoder):
     """data2vec 1.0 on text: the student's masked ids become <mask>; the other tokens keep their embedding
     (positions do not move)."""
-    encoder = fixture_encoder(fixture)
+    encoder = fixture_encoder(Data2VecTextEncoder, fixture)
     masked = torch.zeros_like(inputs[1])
     masked[0, [3, 4, 9]] = True
     masked[1, [1, 6]] = True
@@ -300,8 +294,8 @@ def test_mask_token_ids_change_only_the_masked_embeddings(fixture, inputs):
     assert torch.equal(changed, masked)
 
 
-def test_encode_tokens_refuses_an_embedding_mask(fixture, inputs):
-    encoder = fixture_encoder(fixture)
+def test_encode_tokens_refuses_an_embedding_mask(fixture, inputs, fixture_encoder):
+    encoder = fixture_encoder(Data2VecTextEncoder, fixture)
     tokens, padding_mask = encoder.embed_tokens(*inputs)
     with pytest.raises(ValueError, match="replace the masked ids by the <mask> id"):
         encoder.encode_tokens(tokens, padding_mask, mask=torch.zeros_like(padding_mask))
@@ -309,8 +303,8 @@ def test_encode_tokens_refuses_an_embedding_mask(fixture, inputs):
         encoder.encode_tokens(tokens, padding_mask, keep_index=torch.zeros(3, 2, dtype=torch.long))
 
 
-def test_padded_keys_are_ignored_and_no_padding_mask_means_nothing_padded(fixture, inputs):
-    encoder = fixture_encoder(fixture)
+def test_padded_keys_are_ignored_and_no_padding_mask_means_nothing_padded(fixture, inputs, fixture_encoder):
+    encoder = fixture_encoder(Data2VecTextEncoder, fixture)
     ids, padding_mask = inputs
     other = ids.clone()
     other[1, 11:] = torch.tensor([40, 41, 42, 43, 44])  # different tokens at the padded positions
@@ -444,20 +438,10 @@ def test_init_follows_transformers():
     assert torch.equal(encoder.encoder.layer[0].output.LayerNorm.weight, torch.ones(64))
 
 
-def test_jsonargparse_builds_the_encoder_from_a_yaml_style_config():
-    parser = ArgumentParser()
-    parser.add_argument("--encoder", type=nn.Module)
+def test_jsonargparse_builds_the_encoder_from_a_yaml_style_config(encoder_from_yaml):
     init_args = {
         "config": {"vocab_size": 30, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
     }
-    parsed = parser.parse_object(
-        {
-            "encoder": {
-                "class_path": "ssl_lightning.backbones.data2vec_text.Data2VecTextEncoder",
-                "init_args": init_args,
-            }
-        }
-    )
-    encoder = parser.instantiate(parsed).encoder
+    encoder = encoder_from_yaml("ssl_lightning.backbones.data2vec_text.Data2VecTextEncoder", init_args)
     assert isinstance(encoder, Data2VecTextEncoder)
     assert (encoder.embed_dim, encoder.num_layers, encoder.config.vocab_size) == (16, 1, 30)

@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 import transformers
 import yaml
-from jsonargparse import ArgumentParser
 from safetensors.torch import save_file
 from timm.models import group_parameters
 from torch import nn
@@ -42,14 +41,6 @@ def load_fixture(name: str) -> dict:
 @pytest.fixture(scope="module", params=LAYOUTS, ids=["finetuned", "pretrained"])
 def fixture(request) -> dict:
     return load_fixture(request.param)
-
-
-def encoder_of(fx: dict, **overrides) -> Data2VecVisionEncoder:
-    """Our encoder with the fixture's config and weights, in eval mode."""
-    config = dataclasses.replace(Data2VecVisionEncoder.config_from_huggingface(fx["config"]), **overrides)
-    encoder = Data2VecVisionEncoder(config)
-    encoder.load_state_dict(fx["state_dict"])
-    return encoder.eval()
 
 
 def hf_config(config: dict) -> transformers.Data2VecVisionConfig:
@@ -86,15 +77,15 @@ def assert_outputs_match(encoder: Data2VecVisionEncoder, expected: dict, pixels:
 # --- parity with transformers -----------------------------------------------------------------------------
 
 
-def test_state_dict_keys_are_the_transformers_keys(fixture):
-    encoder = encoder_of(fixture)
+def test_state_dict_keys_are_the_transformers_keys(fixture, fixture_encoder):
+    encoder = fixture_encoder(Data2VecVisionEncoder, fixture)
     assert set(encoder.state_dict()) == set(fixture["state_dict"])
     # the index is a buffer that moves with the module but stays out of the state dict, as in transformers
     assert any(name.endswith("relative_position_index") for name, _ in encoder.named_buffers())
 
 
-def test_outputs_match_the_transformers_fixture(fixture):
-    encoder = encoder_of(fixture)
+def test_outputs_match_the_transformers_fixture(fixture, fixture_encoder):
+    encoder = fixture_encoder(Data2VecVisionEncoder, fixture)
     pixels = fixture["inputs"]["pixel_values"]
     assert_outputs_match(encoder, fixture["expected"], pixels)
     with torch.no_grad():
@@ -156,10 +147,10 @@ def perturbed_hf_model(fields: dict) -> nn.Module:
     return model.eval()
 
 
-def test_pixel_statistics_normalise_images_in_0_1():
+def test_pixel_statistics_normalise_images_in_0_1(fixture_encoder):
     fx = load_fixture(FINETUNED)
     mean, std = (0.2, 0.5, 0.7), (0.25, 0.5, 2.0)
-    encoder = encoder_of(fx, pixel_mean=mean, pixel_std=std)
+    encoder = fixture_encoder(Data2VecVisionEncoder, fx, pixel_mean=mean, pixel_std=std)
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     normalised = (images - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
     with torch.no_grad():
@@ -229,9 +220,9 @@ def naive_bias(table: torch.Tensor, kept: list[int], height: int, width: int) ->
     return bias
 
 
-def test_kept_patches_get_the_bias_of_their_grid_positions():
+def test_kept_patches_get_the_bias_of_their_grid_positions(fixture_encoder):
     fx = load_fixture(PRETRAINED)
-    bias_module = encoder_of(fx).encoder.relative_position_bias
+    bias_module = fixture_encoder(Data2VecVisionEncoder, fx).encoder.relative_position_bias
     table = fx["state_dict"]["encoder.relative_position_bias.relative_position_bias_table"]
     keep_index = torch.tensor([[0, 9, 27, 63], [5, 6, 7, 40]])
     with torch.no_grad():
@@ -319,8 +310,8 @@ def keep_index_cases() -> list:
 @pytest.mark.parametrize(
     "case", keep_index_cases(), ids=["finetuned", "pretrained", "abs-pos+both-biases", "4x2-grid"]
 )
-def test_keep_index_equals_an_independent_computation(case):
-    encoder = case["encoder"] if "encoder" in case else encoder_of(case)
+def test_keep_index_equals_an_independent_computation(case, fixture_encoder):
+    encoder = case["encoder"] if "encoder" in case else fixture_encoder(Data2VecVisionEncoder, case)
     assert encoder.grid == {64: (8, 8), 16: (4, 4), 8: (4, 2)}[encoder.num_patches]
     images = torch.randn(2, 3, *encoder.config.image_shape, generator=torch.Generator().manual_seed(2))
     n = encoder.num_patches
@@ -353,9 +344,9 @@ def test_keep_index_equals_an_independent_computation(case):
         assert_close(got, want, atol=1e-6, rtol=1e-6)
 
 
-def test_mask_replaces_exactly_the_masked_patches():
+def test_mask_replaces_exactly_the_masked_patches(fixture_encoder):
     fx = load_fixture(PRETRAINED)
-    encoder = encoder_of(fx)
+    encoder = fixture_encoder(Data2VecVisionEncoder, fx)
     pixels = fx["inputs"]["pixel_values"]
     mask = torch.zeros(2, 64, dtype=torch.bool)
     mask[0, [0, 1, 2, 9, 10, 11]] = True
@@ -381,8 +372,8 @@ def test_mask_replaces_exactly_the_masked_patches():
     assert torch.equal(changed.output[1], masked.output[1])
 
 
-def test_ffn_and_block_outputs_are_the_transformers_mlp_and_layer_outputs(fixture):
-    encoder = encoder_of(fixture)
+def test_ffn_and_block_outputs_are_the_transformers_mlp_and_layer_outputs(fixture, fixture_encoder):
+    encoder = fixture_encoder(Data2VecVisionEncoder, fixture)
     model = hf_model_of(fixture, add_pooling_layer=True)
     captured = []
     hooks = [
@@ -402,9 +393,9 @@ def test_ffn_and_block_outputs_are_the_transformers_mlp_and_layer_outputs(fixtur
         assert_close(got, want, **TOLERANCE)
 
 
-def test_patch_tokens_are_the_patches_in_row_major_order():
+def test_patch_tokens_are_the_patches_in_row_major_order(fixture_encoder):
     fx = load_fixture(FINETUNED)
-    encoder = encoder_of(fx)
+    encoder = fixture_encoder(Data2VecVisionEncoder, fx)
     pixels = fx["inputs"]["pixel_values"]
     weight = fx["state_dict"]["embeddings.patch_embeddings.projection.weight"].flatten(1)
     bias = fx["state_dict"]["embeddings.patch_embeddings.projection.bias"]
@@ -415,8 +406,8 @@ def test_patch_tokens_are_the_patches_in_row_major_order():
         assert_close(tokens[:, 8 * row + col], patch @ weight.T + bias, atol=1e-5, rtol=1e-5)
 
 
-def test_mask_needs_a_mask_token_and_excludes_keep_index():
-    encoder = encoder_of(load_fixture(FINETUNED))
+def test_mask_needs_a_mask_token_and_excludes_keep_index(fixture_encoder):
+    encoder = fixture_encoder(Data2VecVisionEncoder, load_fixture(FINETUNED))
     assert encoder.mask_embedding is None
     tokens = torch.randn(1, 64, 32)
     with pytest.raises(ValueError, match="use_mask_token"):
@@ -433,8 +424,8 @@ def test_mask_needs_a_mask_token_and_excludes_keep_index():
         encoder.encode_tokens(tokens, padding_mask=torch.zeros(1, 64, dtype=torch.bool))
 
 
-def test_images_must_have_the_configured_size_and_no_padding_mask():
-    encoder = encoder_of(load_fixture(FINETUNED))
+def test_images_must_have_the_configured_size_and_no_padding_mask(fixture_encoder):
+    encoder = fixture_encoder(Data2VecVisionEncoder, load_fixture(FINETUNED))
     with pytest.raises(ValueError, match=r"expects 32 x 32 images .* got 28 x 32"):
         encoder(torch.randn(1, 3, 28, 32))
     with pytest.raises(ValueError, match=r"expects 16 x 8 images .* got 8 x 16"):
@@ -516,8 +507,8 @@ def test_relative_position_index_entries_of_older_checkpoints_are_ignored(tmp_pa
     assert_outputs_match(encoder, fx["expected"], fx["inputs"]["pixel_values"])
 
 
-def test_to_huggingface_loads_in_transformers_with_the_same_outputs(fixture, tmp_path):
-    encoder = encoder_of(fixture)
+def test_to_huggingface_loads_in_transformers_with_the_same_outputs(fixture, tmp_path, fixture_encoder):
+    encoder = fixture_encoder(Data2VecVisionEncoder, fixture)
     encoder.to_huggingface(tmp_path)
     assert not (tmp_path / "preprocessor_config.json").exists()
     model = transformers.AutoModel.from_pretrained(tmp_path, attn_implementation="eager").eval()
@@ -534,23 +525,23 @@ def test_to_huggingface_loads_in_transformers_with_the_same_outputs(fixture, tmp
         assert_close(ours, pooled.pooler_output, **TOLERANCE)
 
 
-def test_round_trip_through_a_directory_is_exact(fixture, tmp_path):
-    encoder = encoder_of(fixture, pixel_mean=IMAGENET_MEAN, pixel_std=IMAGENET_STD)
+def test_round_trip_through_a_directory_is_exact(fixture, tmp_path, fixture_encoder, assert_same_weights):
+    encoder = fixture_encoder(
+        Data2VecVisionEncoder, fixture, pixel_mean=IMAGENET_MEAN, pixel_std=IMAGENET_STD
+    )
     restored = Data2VecVisionEncoder.from_huggingface(encoder.to_huggingface(tmp_path)).eval()
     assert restored.config == encoder.config
-    assert restored.state_dict().keys() == encoder.state_dict().keys()
-    for name, tensor in encoder.state_dict().items():
-        assert torch.equal(restored.state_dict()[name], tensor), name
+    assert_same_weights(encoder, restored)
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(restored(images)[0], encoder(images)[0])
         assert torch.equal(restored.pool(restored(images)[0]), encoder.pool(encoder(images)[0]))
 
 
-def test_to_huggingface_writes_the_image_processor_of_the_pixel_statistics(tmp_path):
+def test_to_huggingface_writes_the_image_processor_of_the_pixel_statistics(tmp_path, fixture_encoder):
     fx = load_fixture(PRETRAINED)
     mean, std = (0.2, 0.5, 0.7), (0.25, 0.5, 2.0)
-    encoder = encoder_of(fx, pixel_mean=mean, pixel_std=std)
+    encoder = fixture_encoder(Data2VecVisionEncoder, fx, pixel_mean=mean, pixel_std=std)
     encoder.to_huggingface(tmp_path)
     processor = transformers.AutoImageProcessor.from_pretrained(tmp_path)
     assert "Beit" in type(processor).__name__
@@ -582,7 +573,7 @@ NON_SQUARE = dict(
 )
 
 
-def test_a_non_square_grid_loads_in_transformers_with_the_same_outputs(tmp_path):
+def test_a_non_square_grid_loads_in_transformers_with_the_same_outputs(tmp_path, assert_same_weights):
     encoder = perturbed_encoder(Data2VecVisionConfig(**NON_SQUARE, pixel_mean=(0.25,), pixel_std=(0.5,)))
     assert encoder.grid == (16, 8) and encoder.num_patches == 128
     encoder.to_huggingface(tmp_path / "ours")
@@ -608,8 +599,7 @@ def test_a_non_square_grid_loads_in_transformers_with_the_same_outputs(tmp_path)
     for folder in ("ours", "theirs"):
         restored = Data2VecVisionEncoder.from_huggingface(tmp_path / folder).eval()
         assert restored.config.image_size == (64, 32) and restored.grid == (16, 8)
-        for name, tensor in encoder.state_dict().items():
-            assert torch.equal(restored.state_dict()[name], tensor), name
+        assert_same_weights(encoder, restored)
         with torch.no_grad():
             assert torch.equal(restored(images)[0], encoder(images)[0])
 
@@ -765,21 +755,15 @@ def test_group_matcher_groups_stem_blocks_and_the_top():
     }
 
 
-def test_jsonargparse_builds_the_encoder_from_yaml_values():
-    parser = ArgumentParser()
-    parser.add_argument("--encoder", type=nn.Module)
-    values = yaml.safe_load(
+def test_jsonargparse_builds_the_encoder_from_yaml_values(encoder_from_yaml):
+    init_args = yaml.safe_load(
         """
-        encoder:
-          class_path: ssl_lightning.backbones.data2vec_vision.Data2VecVisionEncoder
-          init_args:
-            config: {hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64,
-                     image_size: [32, 16], patch_size: 8, use_mask_token: true,
-                     pixel_mean: [0.5, 0.5, 0.5], pixel_std: [0.25, 0.25, 0.25]}
+        config: {hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64,
+                 image_size: [32, 16], patch_size: 8, use_mask_token: true,
+                 pixel_mean: [0.5, 0.5, 0.5], pixel_std: [0.25, 0.25, 0.25]}
         """
     )
-    parsed = parser.parse_object(values)
-    encoder = parser.instantiate(parsed).encoder
+    encoder = encoder_from_yaml("ssl_lightning.backbones.data2vec_vision.Data2VecVisionEncoder", init_args)
     assert isinstance(encoder, Data2VecVisionEncoder)
     assert encoder.config.pixel_std == (0.25, 0.25, 0.25) and encoder.config.image_size == (32, 16)
     assert encoder.grid == (4, 2)
