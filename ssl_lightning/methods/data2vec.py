@@ -43,6 +43,7 @@ from ssl_lightning.nn.masking import kept_positions
 from ssl_lightning.nn.optim import OptimizerConfig
 from ssl_lightning.nn.span_masking import block_mask_1d, span_mask
 from ssl_lightning.nn.token_masking import token_mask
+from ssl_lightning.nn.transformer import scale_gradient
 
 EQUAL_COUNT_MASKINGS = ("span", "block_1d", "inverse_block", "random")
 
@@ -110,6 +111,9 @@ class Data2Vec(SSLMethod):
             (data2vec vision: random resized crop, flip, colour jitter; `ssl_lightning.augment.ImageViews`).
         ema_skip_keys: state-dict prefixes the teacher copies from the student instead of averaging; None:
             the encoder's `ema_skip_keys` (1.0's rules; 2.0 speech also averages the positional conv).
+        feature_grad_mult: scales the gradient reaching the front-end (`embed_tokens`: the speech conv
+            feature encoder, the patch embedding); fairseq's `feature_grad_mult` (wav2vec 2.0: 0.1, data2vec
+            speech: 1.0). The forward pass is unchanged.
         min_target_std, min_prediction_std, collapse_check_after: the official collapse guards: after that
             many updates, stop with an error when the targets' or predictions' std falls below the bound.
         pretrained_checkpoint: start from these encoder weights: a Hugging Face transformers directory or a
@@ -134,6 +138,7 @@ class Data2Vec(SSLMethod):
         mask_token_id: int | None = None,
         augment: nn.Module | None = None,
         ema_skip_keys: list[str] | None = None,
+        feature_grad_mult: float = 1.0,
         min_target_std: float = 0.1,
         min_prediction_std: float = 0.01,
         collapse_check_after: int = 5000,
@@ -325,12 +330,13 @@ class Data2Vec(SSLMethod):
                 generator,
             )
             student, student_padding = self.encoder.embed_tokens(masked_ids, pad)
+            student = self.scaled_front_end(student)
             # the official code regresses where the input is <mask> (not the random/kept 20% of BERT's 15%)
             mask = mask & (masked_ids == self.mask_token_id())
             tokens = None
         else:
             tokens, token_padding = self.encoder.embed_tokens(x, padding_mask)
-            student = tokens.repeat_interleave(clones, 0)
+            student = self.scaled_front_end(tokens).repeat_interleave(clones, 0)
             student_padding = None if token_padding is None else token_padding.repeat_interleave(clones, 0)
             mask = self.draw_mask(student.shape[0], student.shape[1], student_padding, generator)
         targets = self.teacher_targets(x, padding_mask, None if tokens is None else (tokens, token_padding))
@@ -349,6 +355,11 @@ class Data2Vec(SSLMethod):
         with torch.no_grad():
             target_std, prediction_std = feature_std(target), feature_std(prediction)
         return Data2VecOutput(regression + cls, regression, cls, target_std, prediction_std, mask, num_masked)
+
+    def scaled_front_end(self, tokens: Tensor) -> Tensor:
+        """The front-end's output with its gradient scaled by `feature_grad_mult` (identity at 1)."""
+        mult = self.hparams.feature_grad_mult
+        return tokens if mult == 1.0 else scale_gradient(tokens, mult)
 
     def student_predictions(
         self, student: Tensor, padding_mask: Tensor | None, mask: Tensor, generator: torch.Generator | None

@@ -431,3 +431,18 @@ def test_two_gloo_ranks_train_student_and_teacher_as_one_process(
         torch.testing.assert_close(ranks[0][name], value, rtol=1e-5, atol=1e-6, msg=name)
     weight = "encoder.encoder.layers.0.feed_forward.output_dense.weight"
     assert not torch.equal(single[weight.replace("encoder.", "teacher.module.", 1)], single[weight])  # lags
+
+
+def test_feature_grad_mult_scales_only_the_front_end_gradient():
+    """fairseq's feature_grad_mult: the conv feature encoder's gradient is multiplied by it, the rest is not."""
+    grads = {}
+    for mult in (1.0, 0.1):
+        torch.manual_seed(0)
+        method = Data2Vec(audio_encoder(), targets=TargetConfig(top_k=2), feature_grad_mult=mult)
+        method(audio_batch(), generator()).loss.backward()
+        conv = method.encoder.feature_extractor.conv_layers[0].conv.weight.grad
+        block = method.encoder.encoder.layers[0].feed_forward.output_dense.weight.grad
+        grads[mult] = (conv.clone(), block.clone())
+    torch.testing.assert_close(grads[0.1][0], 0.1 * grads[1.0][0], rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(grads[0.1][1], grads[1.0][1], rtol=1e-5, atol=1e-9)
+    assert grads[1.0][0].abs().sum() > 0
