@@ -6,10 +6,13 @@ replayed epoch 0's order) and drew other random numbers: max abs weight diff 0.0
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +77,20 @@ def fit(cwd: Path, configs: list[Path], dirpath: Path, *extra: str) -> subproces
         *extra,
     ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    # Output goes to files, not pipes, and the fit runs in its own process group, killed when it ends: a
+    # DataLoader worker orphaned by the SIGKILL can outlive its parent and would hold a pipe open forever.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=err, text=True, start_new_session=True
+        )
+        try:
+            process.wait(timeout=600)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(command, process.returncode, out.read(), err.read())
 
 
 def max_weight_diff(a: Path, b: Path) -> float:
