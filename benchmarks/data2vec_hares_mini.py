@@ -60,7 +60,7 @@ def main() -> None:
     models = ("random-init", "data2vec")
     means = {model: statistics.mean(scores[model] for scores in table.values()) for model in models}
     lines = [
-        f"data2vec speech (4 x 128) after {args.steps} steps on the hares-mini pool "
+        f"data2vec 2.0 speech (4 x 128, frozen conv front-end) after {args.steps} steps on the hares-mini pool "
         f"(fit {fit_seconds:.0f} s), frozen-encoder linear probes:",
         "",
         "| task | random-init | data2vec |",
