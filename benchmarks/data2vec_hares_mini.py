@@ -7,6 +7,9 @@ probes on every hares-mini task (the embedded suite; runs anywhere, no data).
 
     python benchmarks/data2vec_hares_mini.py --run-dir runs/data2vec_bench --out d2v_hares_mini.md
     python benchmarks/data2vec_hares_mini.py --steps 100                    # shorter, for a quick look
+    python benchmarks/data2vec_hares_mini.py --run-dir runs/d2v_cnn -- --model.init_args.feature_grad_mult 1
+
+Arguments after `--` go to the fit (recipe overrides).
 
 A fit already finished in `--run-dir` is reused (delete the folder to retrain).
 """
@@ -32,7 +35,9 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, default=Path("runs/data2vec_hares_mini_bench"))
     parser.add_argument("--steps", type=int, default=400, help="pre-training steps")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("fit_args", nargs=argparse.REMAINDER, help="after --: overrides for the fit")
     args = parser.parse_args()
+    fit_args = [arg for arg in args.fit_args if arg != "--"]
     checkpoints = args.run_dir / "checkpoints"
     began = time.perf_counter()
     if not (checkpoints / "last.ckpt").is_file():
@@ -46,6 +51,7 @@ def main() -> None:
                 f"--checkpoint.dirpath={checkpoints}",
                 f"--trainer.default_root_dir={args.run_dir}",
                 f"--model.init_args.ema.anneal_end_step={args.steps}",
+                *fit_args,
             ]
         )
     fit_seconds = time.perf_counter() - began
@@ -60,8 +66,8 @@ def main() -> None:
     models = ("random-init", "data2vec")
     means = {model: statistics.mean(scores[model] for scores in table.values()) for model in models}
     lines = [
-        f"data2vec 2.0 speech (4 x 128, frozen conv front-end) after {args.steps} steps on the hares-mini pool "
-        f"(fit {fit_seconds:.0f} s), frozen-encoder linear probes:",
+        f"data2vec on the hares-mini pool, {args.steps} steps ({RECIPE.name} {' '.join(fit_args)}; "
+        f"fit {fit_seconds:.0f} s), frozen-encoder linear probes:",
         "",
         "| task | random-init | data2vec |",
         "|---|---|---|",
