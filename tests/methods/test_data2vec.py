@@ -434,7 +434,7 @@ def test_two_gloo_ranks_train_student_and_teacher_as_one_process(
 
 
 def test_feature_grad_mult_scales_only_the_front_end_gradient():
-    """fairseq's feature_grad_mult: the conv feature encoder's gradient is multiplied by it, the rest is not."""
+    """fairseq's feature_grad_mult: the conv front-end's gradient is multiplied by it, the rest is not."""
     grads = {}
     for mult in (1.0, 0.1):
         torch.manual_seed(0)

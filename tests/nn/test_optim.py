@@ -86,10 +86,17 @@ def test_linear_schedule_from_config_and_bad_name():
 
 
 def test_tri_stage_scheduler_fractions() -> None:
-    """data2vec speech's 3% / 90% / 7% of 1000 steps: 0.01 at step 0, peak from step 30 to 929, 0.05 at the end."""
+    """data2vec speech's 3% / 90% / 7% of 1000 steps: 0.01 at step 0, peak over steps 30-929, 0.05 at 1000."""
     model = torch.nn.Linear(2, 2)
-    config = OptimizerConfig(name="adam", lr=1.0, weight_decay=0.0, warmup_steps=0.03, hold_steps=0.9,
-                             schedule="tri_stage", min_lr_ratio=0.05)  # fmt: skip
+    config = OptimizerConfig(
+        name="adam",
+        lr=1.0,
+        weight_decay=0.0,
+        warmup_steps=0.03,
+        hold_steps=0.9,
+        schedule="tri_stage",
+        min_lr_ratio=0.05,
+    )
     optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(optimizer, config, 1000)
     lrs = []
