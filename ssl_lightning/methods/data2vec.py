@@ -39,7 +39,7 @@ from ssl_lightning.nn.block_masking import beit_block_mask, inverse_block_mask_2
 from ssl_lightning.nn.conv_decoder import Decoder1d, Decoder2d
 from ssl_lightning.nn.ema import EMATeacher, linear_tau
 from ssl_lightning.nn.losses.data2vec import build_targets, feature_std, regression_loss
-from ssl_lightning.nn.masking import kept_positions
+from ssl_lightning.nn.masking import kept_positions, random_mask
 from ssl_lightning.nn.optim import OptimizerConfig
 from ssl_lightning.nn.span_masking import block_mask_1d, span_mask
 from ssl_lightning.nn.token_masking import token_mask
@@ -59,21 +59,6 @@ def regression_head(dim: int, layers: int) -> nn.Module:
         modules += [nn.Linear(width, 2 * width), nn.GELU()]
         width *= 2
     return nn.Sequential(*modules, nn.Linear(width, dim))
-
-
-def random_mask(
-    rows: int, length: int, mask_prob: float, generator: torch.Generator | None, device: Any
-) -> Tensor:
-    """MAE-style mask `[rows, length]` (True = masked): int(length (1 - mask_prob)) tokens kept per row,
-    uniformly at random (data2vec 2.0 text)."""
-    num_keep = int(length * (1.0 - mask_prob))
-    if not 1 <= num_keep < length:
-        raise ValueError(
-            f"masking.mask_prob={mask_prob} keeps {num_keep} of {length} tokens; need 1 to {length - 1}"
-        )
-    order = torch.rand(rows, length, generator=generator, device=device).argsort(dim=1)
-    mask = torch.ones(rows, length, dtype=torch.bool, device=device)
-    return mask.scatter(1, order[:, :num_keep], False)
 
 
 @dataclass

@@ -86,3 +86,22 @@ def kept_positions(mask: Tensor) -> Tensor:
             f"{sorted(set(kept.tolist()))}: draw the mask with require_same_masks"
         )
     return (~mask).nonzero()[:, 1].reshape(mask.shape[0], -1)
+
+
+def random_mask(
+    rows: int,
+    length: int,
+    mask_prob: float,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """MAE-style mask `[rows, length]` (True = masked): int(length (1 - mask_prob)) tokens kept per row,
+    uniformly at random (data2vec 2.0 text)."""
+    num_keep = int(length * (1.0 - mask_prob))
+    if not 1 <= num_keep < length:
+        raise ValueError(
+            f"masking.mask_prob={mask_prob} keeps {num_keep} of {length} tokens; need 1 to {length - 1}"
+        )
+    order = torch.rand(rows, length, generator=generator, device=device).argsort(dim=1)
+    mask = torch.ones(rows, length, dtype=torch.bool, device=device)
+    return mask.scatter(1, order[:, :num_keep], False)

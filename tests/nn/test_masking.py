@@ -4,7 +4,7 @@ kept_positions."""
 import pytest
 import torch
 
-from ssl_lightning.nn.masking import kept_positions, num_masked_patches, random_patch_mask
+from ssl_lightning.nn.masking import kept_positions, num_masked_patches, random_mask, random_patch_mask
 
 
 def test_masks_75_percent_of_every_sample():
@@ -109,3 +109,13 @@ def test_kept_positions_reject_rows_with_different_counts():
 def test_kept_positions_reject_a_non_bool_mask():
     with pytest.raises(ValueError, match=r"mask must be a bool tensor \[B, N\]"):
         kept_positions(torch.zeros(2, 3))
+
+
+def test_random_mask_keeps_int_of_the_kept_share_per_row():
+    """data2vec 2.0 text: int(L (1 - 0.48)) kept, the rest masked, a fresh draw per row."""
+    mask = random_mask(16, 25, 0.48, torch.Generator().manual_seed(0))
+    assert mask.shape == (16, 25) and mask.dtype == torch.bool
+    assert ((~mask).sum(dim=1) == int(25 * 0.52)).all()  # 13 kept, 12 masked
+    assert len({tuple(row.tolist()) for row in mask}) > 1
+    with pytest.raises(ValueError, match="keeps 0 of 25"):
+        random_mask(2, 25, 0.99)
