@@ -252,10 +252,7 @@ class ManifestAudioDataset(Dataset):
         lengths = np.zeros(len(self.paths), dtype=np.int64)
         for i, path in enumerate(self.paths):
             try:
-                if decode:
-                    lengths[i] = load_audio(path, self.sample_rate).numel()
-                else:
-                    lengths[i] = probe_num_samples(path, self.sample_rate)
+                lengths[i] = self.read(i).numel() if decode else self.probe(i)
             except (FileNotFoundError, AudioDecodeError):
                 if self.on_error == "raise":
                     raise
@@ -269,6 +266,14 @@ class ManifestAudioDataset(Dataset):
             )
         return lengths
 
+    def read(self, clip: int) -> Tensor:
+        """The waveform `[T]` of clip `clip` at `sample_rate` (a subclass may read another store)."""
+        return load_audio(self.paths[clip], self.sample_rate)
+
+    def probe(self, clip: int) -> int:
+        """The length in samples of clip `clip` at `sample_rate`, cheaply (from the file header)."""
+        return probe_num_samples(self.paths[clip], self.sample_rate)
+
     def __len__(self) -> int:
         """Number of items: clips ("random_crop") or sub-clips ("subclips")."""
         return int(self._clip.size)
@@ -276,8 +281,7 @@ class ManifestAudioDataset(Dataset):
     def _subclips(self, clip: int) -> tuple[Tensor, Tensor]:
         """[K, num_samples] sub-clips and padding masks of one clip (the last clip read is cached)."""
         if self._cached is None or self._cached[0] != clip:
-            waveform = load_audio(self.paths[clip], self.sample_rate)
-            self._cached = (clip, *split_subclips(waveform, self.num_samples))
+            self._cached = (clip, *split_subclips(self.read(clip), self.num_samples))
         return self._cached[1], self._cached[2]
 
     def _decodable_crop(self, index: int) -> tuple[int, Tensor]:
@@ -288,7 +292,7 @@ class ManifestAudioDataset(Dataset):
             if clip in self._undecodable:
                 continue
             try:
-                return clip, load_audio(self.paths[clip], self.sample_rate)
+                return clip, self.read(clip)
             except AudioDecodeError as error:
                 if self.on_error == "raise":
                     raise

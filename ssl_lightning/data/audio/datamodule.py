@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ssl_lightning.audio import collate_audio
+from ssl_lightning.data.audio.hub import HubAudioDataset, HubInput, HubSource, HubSplit, load_hub
 from ssl_lightning.data.manifest import LabelType, ManifestAudioDataset, Mode, OnError
 from ssl_lightning.data.resumable import ResumableDataLoader, TrainLoaderState, resumable_loader, shuffled
 from ssl_lightning.data.sampling import WeightedDistributedSampler, inverse_frequency_weights
@@ -75,7 +76,9 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
     telling which clip each belongs to.
 
     Subclasses implement `read_splits()` and the `classes` and `label_type` properties; `label_names`
-    (the label strings of the clip lists) defaults to `classes`.
+    (the label strings of the clip lists) defaults to `classes`. A subclass whose data set is on the
+    Hugging Face hub also sets `HUB` (the id at a pinned revision) and implements `hub_splits`; `hub=`
+    then reads the splits from there instead of `read_splits()` (see `data/audio/hub.py`).
 
     Args:
         batch_size: clips (training) or sub-clips (evaluation) per batch.
@@ -86,7 +89,13 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
         seed: seed of the training shuffle or weighted draw.
         weighted_sampling: draw training clips with inverse label-frequency weights.
         train_seconds: training crop length (None: `clip_seconds`).
+        hub: read the data from Hugging Face `datasets` instead of the on-disk layout: the class's
+            `HUB` id (at its pinned revision), another id or `save_to_disk` folder, a `HubSource`, or
+            in-memory splits (a `DatasetDict`).
     """
+
+    HUB: HubSource | None = None
+    """The data set's Hugging Face copy (id, pinned revision, config), when one exists."""
 
     def __init__(
         self,
@@ -98,6 +107,7 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
         seed: int = 0,
         weighted_sampling: bool = False,
         train_seconds: float | None = None,
+        hub: HubInput | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("batch_size", batch_size), ("sample_rate", sample_rate)):
@@ -114,7 +124,8 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
         self.clip_seconds, self.train_seconds = clip_seconds, train_seconds
         self.on_error: OnError = on_error
         self.seed, self.weighted_sampling = seed, weighted_sampling
-        self._splits: dict[str, list[Clip]] | None = None
+        self.hub = hub
+        self._splits: dict[str, list[Clip] | HubSplit] | None = None
         self._datasets: dict[tuple[str, Mode], ManifestAudioDataset] = {}
 
     @property
@@ -151,10 +162,18 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
         """The clips of every split, read from the data set's files (called once, by `setup`)."""
         raise NotImplementedError
 
+    def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
+        """The splits of a Hugging Face copy (`tables`: split name -> `datasets.Dataset`, audio column
+        `audio_column`), each a `HubSplit` whose labels name `label_names` (called once, by `setup`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no Hugging Face source; pass root= instead")
+
     def setup(self, stage: str | None = None) -> None:
-        """Read the clip lists (once)."""
+        """Read the clip lists (once): from `hub` when given, else from the on-disk layout."""
         if self._splits is None:
-            self._splits = self.read_splits()
+            if self.hub is None:
+                self._splits = self.read_splits()
+            else:
+                self._splits = self.hub_splits(*load_hub(self.hub, self.HUB))
 
     def dataset(self, split: str, mode: Mode) -> ManifestAudioDataset:
         """The dataset of `split` as random crops ("random_crop") or evaluation sub-clips ("subclips")."""
@@ -168,8 +187,10 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
             )
         if (split, mode) not in self._datasets:
             label_type: LabelType = "none" if self.label_type is None else self.label_type
-            self._datasets[split, mode] = ManifestAudioDataset(
-                self._splits[split],
+            clips = self._splits[split]
+            kind = HubAudioDataset if isinstance(clips, HubSplit) else ManifestAudioDataset
+            self._datasets[split, mode] = kind(
+                clips,
                 self.label_names,
                 label_type,
                 sample_rate=self.sample_rate,

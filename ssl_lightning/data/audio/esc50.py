@@ -7,6 +7,9 @@ Layout (the GitHub archive karolpiczak/ESC-50, unpacked as `ESC-50-master/`):
 
 The protocol is leave-one-fold-out cross-validation (report the mean accuracy over `fold` = 1..5).
 Fragments of one source recording share a fold, so folds never leak recordings into each other.
+
+Hugging Face copy: `ashraq/esc50` (parquet, one `train` split of the 2,000 clips with the CSV's columns
+and `audio`), read with `hub="ashraq/esc50"`; the folds come from its `fold` column.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ssl_lightning.data.audio.datamodule import (
     check_missing,
     check_splits,
 )
+from ssl_lightning.data.audio.hub import HubInput, HubSource, HubSplit, hub_column
 from ssl_lightning.data.manifest import OnError
 
 NUM_FOLDS = 5
@@ -41,6 +45,34 @@ class ESC50Clip:
     category: str
 
 
+def check_esc50_rows(clips: list[ESC50Clip], where: str, first_line: int | None = None) -> tuple[str, ...]:
+    """The class names indexed by `target` of `clips` (rows of `where`), after checking folds and targets.
+    Messages name the row, or the file line when the first row is at line `first_line`.
+
+    Raises:
+        ValueError: there are no rows, a fold is outside 1-5, one target has two category names, or the
+            targets do not cover 0..C-1.
+    """
+    if not clips:
+        header = "" if first_line is None else " a header but"
+        raise ValueError(
+            f"{where} has{header} no clip rows (ESC-50 lists 2,000 clips); restore it from {DOWNLOAD}"
+        )
+    names: dict[int, str] = {}
+    for row, clip in enumerate(clips):
+        at = f"row {row}" if first_line is None else f"line {row + first_line}"
+        if not 1 <= clip.fold <= NUM_FOLDS:
+            raise ValueError(f"{where} {at}: fold {clip.fold} of {clip.filename} is outside 1..{NUM_FOLDS}")
+        if names.setdefault(clip.target, clip.category) != clip.category:
+            raise ValueError(
+                f"{where} {at}: target {clip.target} is {clip.category!r} here but "
+                f"{names[clip.target]!r} above"
+            )
+    if sorted(names) != list(range(len(names))):
+        raise ValueError(f"{where}: targets must be 0..C-1, got {sorted(names)}")
+    return tuple(names[target] for target in range(len(names)))
+
+
 def read_esc50_meta(csv_path: Path) -> tuple[list[ESC50Clip], tuple[str, ...]]:
     """Rows of `meta/esc50.csv` and the class names indexed by `target`.
 
@@ -55,7 +87,7 @@ def read_esc50_meta(csv_path: Path) -> tuple[list[ESC50Clip], tuple[str, ...]]:
             f"ESC-50 metadata not found: {csv_path}. Pass root= the unpacked ESC-50 archive ({DOWNLOAD}), "
             "the folder that holds meta/esc50.csv and audio/"
         )
-    clips, names = [], {}
+    clips = []
     with open(csv_path, newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or [])]
@@ -68,21 +100,8 @@ def read_esc50_meta(csv_path: Path) -> tuple[list[ESC50Clip], tuple[str, ...]]:
                 raise ValueError(
                     f"{csv_path} line {line}: fold and target must be integers ({error})"
                 ) from None
-            if not 1 <= fold <= NUM_FOLDS:
-                raise ValueError(f"{csv_path} line {line}: fold {fold} is outside 1..{NUM_FOLDS}")
-            if names.setdefault(target, row["category"]) != row["category"]:
-                raise ValueError(
-                    f"{csv_path} line {line}: target {target} is {row['category']!r} here but "
-                    f"{names[target]!r} above"
-                )
             clips.append(ESC50Clip(row["filename"], fold, target, row["category"]))
-    if not clips:
-        raise ValueError(
-            f"{csv_path} has a header but no clip rows (ESC-50 lists 2,000 clips); restore it from {DOWNLOAD}"
-        )
-    if sorted(names) != list(range(len(names))):
-        raise ValueError(f"{csv_path}: targets must be 0..C-1, got {sorted(names)}")
-    return clips, tuple(names[target] for target in range(len(names)))
+    return clips, check_esc50_rows(clips, str(csv_path), first_line=2)
 
 
 class ESC50DataModule(AudioClassificationDataModule):
@@ -102,11 +121,15 @@ class ESC50DataModule(AudioClassificationDataModule):
         root: the unpacked ESC-50 archive (holds `meta/esc50.csv` and `audio/`).
         fold: the held-out test fold, 1..5.
         valid_fold: "next" or "test", see above.
+        hub: read the clips from Hugging Face instead of `root` (`"ashraq/esc50"`, or in-memory splits
+            with its columns); see `AudioClassificationDataModule`.
     """
+
+    HUB = HubSource("ashraq/esc50")
 
     def __init__(
         self,
-        root: str,
+        root: str | None = None,
         fold: int = 1,
         valid_fold: ValidFold = "next",
         batch_size: int = 32,
@@ -115,15 +138,24 @@ class ESC50DataModule(AudioClassificationDataModule):
         clip_seconds: float = 5.0,
         on_error: OnError = "raise",
         seed: int = 0,
+        hub: HubInput | None = None,
     ) -> None:
-        super().__init__(batch_size, num_workers, sample_rate, clip_seconds, on_error=on_error, seed=seed)
+        super().__init__(
+            batch_size, num_workers, sample_rate, clip_seconds, on_error=on_error, seed=seed, hub=hub
+        )
+        if (root is None) == (hub is None):
+            raise ValueError(
+                f"ESC50DataModule needs exactly one of root= (the unpacked {DOWNLOAD}) and hub= "
+                f"({self.HUB.path!r}); got root={root!r}, hub={hub!r}"
+            )
         if fold not in range(1, NUM_FOLDS + 1):
             raise ValueError(f"fold must be one of 1..{NUM_FOLDS} (the held-out test fold), got {fold!r}")
         if valid_fold not in ("next", "test"):
             raise ValueError(f"valid_fold must be 'next' or 'test', got {valid_fold!r}")
-        self.save_hyperparameters()
-        self.root = Path(root).expanduser()
+        self.save_hyperparameters(ignore=["hub"])
+        self.root = None if root is None else Path(root).expanduser()
         self._meta: tuple[list[ESC50Clip], tuple[str, ...]] | None = None
+        self._tables: dict | None = None
 
     @property
     def folds(self) -> dict[str, tuple[int, ...]]:
@@ -134,6 +166,8 @@ class ESC50DataModule(AudioClassificationDataModule):
         return {"train": train, "valid": (valid,), "test": (test,)}
 
     def _read_meta(self) -> tuple[list[ESC50Clip], tuple[str, ...]]:
+        if self._meta is None and self.root is None:
+            self.setup()  # the hub copy: the rows come with the table
         if self._meta is None:
             if not self.root.is_dir():
                 raise FileNotFoundError(
@@ -151,6 +185,30 @@ class ESC50DataModule(AudioClassificationDataModule):
     @property
     def label_type(self) -> str:
         return "single"
+
+    def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
+        """The folds of the hub copy's single table (every split of it, concatenated in order)."""
+        import datasets
+
+        table = datasets.concatenate_datasets([tables[name] for name in sorted(tables)])
+        where = f"ESC-50 hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        columns = {name: hub_column(table, name, where) for name in REQUIRED_COLUMNS}
+        clips = [
+            ESC50Clip(str(name), int(fold), int(target), str(category))
+            for name, fold, target, category in zip(*columns.values(), strict=True)
+        ]
+        classes = check_esc50_rows(clips, where)
+        self._meta = clips, classes
+        return {
+            split: HubSplit(
+                table,
+                rows := [row for row, clip in enumerate(clips) if clip.fold in folds],
+                [(classes[clips[row].target],) for row in rows],
+                audio_column,
+                f"{where}[{split}: folds {list(folds)}]",
+            )
+            for split, folds in self.folds.items()
+        }
 
     def read_splits(self) -> dict[str, list[Clip]]:
         """Clips per split after the fold assignment; missing audio files are reported."""
