@@ -1,0 +1,112 @@
+"""Tests for VoxCeleb1DataModule on a tiny copy of its layout (tests/layouts/VoxCeleb1DataModule.py)."""
+
+import math
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from ssl_lightning.data.audio.voxceleb import VoxCeleb1DataModule
+
+LAYOUTS = Path(__file__).parents[2] / "layouts"
+layout = SimpleNamespace(**runpy.run_path(str(LAYOUTS / "VoxCeleb1DataModule.py")))
+hub = SimpleNamespace(**runpy.run_path(str(LAYOUTS / "hub.py")))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """The tiny layout, shared read-only: 5 speakers, 15 / 5 / 5 utterances."""
+    return Path(layout.make(tmp_path_factory.mktemp("voxceleb"))["root"])
+
+
+@pytest.fixture
+def fresh_root(tmp_path) -> Path:
+    """A layout of its own, for tests that damage it."""
+    return layout.write_voxceleb1(tmp_path / "voxceleb1")
+
+
+def ready(root: Path, **kwargs) -> VoxCeleb1DataModule:
+    datamodule = VoxCeleb1DataModule(str(root), **kwargs)
+    datamodule.setup("fit")
+    return datamodule
+
+
+def listed(root: Path, code: str) -> list[Path]:
+    """The wav paths of one split code of iden_split.txt, in file order."""
+    lines = [line.split() for line in (root / "iden_split.txt").read_text().splitlines()]
+    return [root / "wav" / path for split, path in lines if split == code]
+
+
+def test_classes_are_the_sorted_speakers(root):
+    datamodule = VoxCeleb1DataModule(str(root))
+    assert datamodule.classes == ("id10001", "id10002", "id10003", "id10270", "id10271")
+    assert datamodule.label_type == "single" and datamodule.canonical
+    assert "iden_split.txt" in datamodule.split_note
+
+
+def test_splits_follow_iden_split_and_every_speaker_is_in_each(root):
+    datamodule = ready(root)
+    for split, code, size in (("train", "1", 15), ("valid", "2", 5), ("test", "3", 5)):
+        dataset = datamodule.dataset(split, "random_crop")
+        paths = [dataset.paths[i] for i in range(len(dataset))]
+        assert len(paths) == size and paths == listed(root, code)
+        assert {path.parts[-3] for path in paths} == set(layout.SPEAKERS)
+
+
+def test_training_batches_are_three_second_crops_labelled_by_speaker(root):
+    datamodule = ready(root, batch_size=4)
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch["audio"].shape == (4, 48000) and not batch["padding_mask"].any()  # 3 s inside 4 s clips
+    paths = datamodule.dataset("train", "random_crop").paths
+    speakers = [paths[int(i)].parts[-3] for i in batch["clip_id"]]
+    assert batch["label"].tolist() == [datamodule.classes.index(s) for s in speakers]
+
+
+def test_evaluation_cuts_three_second_subclips(root):
+    datamodule = ready(root, batch_size=4)
+    clip_ids = torch.cat([batch["clip_id"] for batch in datamodule.val_dataloader()])
+    counts = [math.ceil(seconds / 3.0) for seconds in layout.EVAL_SECONDS]  # 1, 1, 2, 3, 3
+    assert clip_ids.tolist() == [clip for clip, count in enumerate(counts) for _ in range(count)]
+
+
+def test_missing_root_list_and_audio_say_what_to_do(tmp_path, fresh_root):
+    with pytest.raises(FileNotFoundError, match="VoxCeleb1 root not found.*registration"):
+        ready(tmp_path / "nowhere")
+    removed = listed(fresh_root, "3")[2]
+    removed.unlink()
+    with pytest.raises(FileNotFoundError, match=r"1 of 5 clips of .*iden_split.txt \(test\).*id10003/"):
+        ready(fresh_root)
+    with pytest.warns(UserWarning, match="1 of 5 clips"):
+        datamodule = ready(fresh_root, on_error="skip")
+    assert len(datamodule.dataset("test", "random_crop")) == 4 and len(datamodule.classes) == 5
+    (fresh_root / "iden_split.txt").unlink()
+    with pytest.raises(
+        FileNotFoundError,
+        match="split list not found: .*iden_split.txt; download it from .*meta/iden_split.txt",
+    ):
+        ready(fresh_root)
+
+
+def test_bad_lines_and_empty_splits_name_the_file(fresh_root):
+    split_list = fresh_root / "iden_split.txt"
+    lines = split_list.read_text().splitlines()
+    split_list.write_text("\n".join([*lines[:3], "4 id10001/1zcIwhmdeo4/00009.wav", *lines[3:]]))
+    with pytest.raises(ValueError, match="iden_split.txt line 4: expected .*got '4 id10001"):
+        ready(fresh_root)
+    split_list.write_text("\n".join([*lines[:3], "1 id10001/00009.wav"]))
+    with pytest.raises(ValueError, match="line 4: expected"):
+        ready(fresh_root)
+    split_list.write_text("\n".join(line for line in lines if not line.startswith("2 ")))
+    with pytest.raises(ValueError, match=r"split\(s\) \['valid'\] have no clip \(valid: lines 2 of "):
+        ready(fresh_root)
+
+
+def test_root_or_hub_and_no_hub_copy(root):
+    with pytest.raises(ValueError, match="exactly one of root= .* and hub="):
+        VoxCeleb1DataModule(str(root), hub="yangwang825/vox1-iden-full")
+    assert VoxCeleb1DataModule.HUB is None
+    table = hub.audio_table({"speaker": ["id10001"]}, [hub.tone(300, 0.5, 16000)], 16000)
+    with pytest.raises(NotImplementedError, match="no Hugging Face source; pass root="):
+        VoxCeleb1DataModule(hub={"train": table}).setup()
