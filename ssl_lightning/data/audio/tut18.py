@@ -2,9 +2,9 @@
 
 Layout (`root` = `TUT-urban-acoustic-scenes-2018-development/` as the Zenodo archives unpack):
 
-    <root>/meta.csv                   TAB-separated, header `filename	scene_label	identifier	source_label`,
-                                      one row per segment, e.g. `audio/airport-barcelona-0-0-a.wav	airport
-                                      barcelona-0	a` (identifier: the recording location)
+    <root>/meta.csv                   TAB-separated, header `filename scene_label identifier source_label`,
+                                      a row per segment, e.g. `audio/airport-barcelona-0-0-a.wav airport
+                                      barcelona-0 a` (identifier: the recording location)
     <root>/audio/<scene>-<city>-<location>-<segment>-a.wav   10 s, 48 kHz, 24-bit binaural stereo
     <root>/evaluation_setup/fold1_train.txt     `audio/<file>.wav<TAB><scene>` lines, no header
     <root>/evaluation_setup/fold1_evaluate.txt  the same; fold1_test.txt (file names only) is not read
