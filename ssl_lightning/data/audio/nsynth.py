@@ -11,9 +11,10 @@ The splits are the official ones (289,205 / 12,678 / 4,096 notes; no instrument 
 TFDS `nsynth` serves and HARES used. Crops (HARES Appendix A): the instrument task trains and evaluates on
 whole 4 s clips; the pitch task trains on random 1 s crops and averages 4 non-overlapping 1 s sub-clips.
 
-Hugging Face copy: `jg583/NSynth` (a loading script, read at its parquet conversion `PARQUET`; splits
-train / validation / test with the json fields as columns plus `id` and `audio`), or a `save_to_disk` folder
-of it: `hub="jg583/NSynth"`.
+Hugging Face copy: `jg583/NSynth` (splits train / validation / test; the json fields as columns plus `id`
+and `audio`), read with `hub="jg583/NSynth"` at the hub's parquet conversion `PARQUET`, since it is a loading
+script. Where that branch is missing, build the copy with its script elsewhere and pass its `save_to_disk`
+folder as hub=.
 """
 
 from __future__ import annotations
