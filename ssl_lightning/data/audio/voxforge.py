@@ -1,0 +1,316 @@
+"""`VoxForgeDataModule`: VoxForge spoken language identification (de, en, es, fr, it, ru), as TFDS builds it.
+
+Layout (`voxforge/`: the submission archives of TFDS's URL list, fetched with `wget -i voxforge_urls.txt -x`,
+so under `www.repository.voxforge1.org/downloads/` or straight under root):
+
+    <root>/.../<lang>/Trunk/Audio/Main/16kHz_16bit/<user>-<yyyymmdd>-<id>.tgz   one submission: a folder
+                                                   `<user>-<yyyymmdd>-<id>/` holding wav/*.wav and etc/
+    <root>/.../<lang>/Trunk/Audio/Main/16kHz_16bit/<user>-<yyyymmdd>-<id>/     the same, extracted
+
+`prepare_data()` extracts every archive not yet extracted into the folder of its name next to it (once;
+unsafe member paths are refused). Each `*.wav` of a submission is a clip labelled with its language
+folder; submissions dated 2020-01-01 or later are left out, as the TFDS release (voxforge 1.0.0) only
+holds earlier ones (a name without a `-<yyyymmdd>-` date is kept).
+
+Split (TFDS's, which HARES uses): the speaker of a submission is its name up to the first "-" (across
+languages: `anonymous` is one speaker); the sorted speakers are shuffled by `numpy.random.RandomState(seed)`
+and cut 70 / 10 / 20 % into train / valid / test with TFDS's boundaries (`int(cumulative fraction * n)`,
+float sums included). With seed 0 and every archive of the URL list under root this is HARES's split;
+the rule depends on the whole speaker list, so a partial download gives another split. `split_file` reads
+a recorded split instead (`write_split_file` writes one).
+
+No Hugging Face copy (`deepdml/voxforge` is per-language ASR data with other splits): `HUB` is None.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ssl_lightning.data.audio.datamodule import (
+    AudioClassificationDataModule,
+    Clip,
+    check_missing,
+    check_splits,
+)
+from ssl_lightning.data.audio.hub import HubInput
+from ssl_lightning.data.manifest import OnError
+
+LANGUAGES = ("de", "en", "es", "fr", "it", "ru")
+"""TFDS's label order."""
+ARCHIVE_FOLDER = "Trunk/Audio/Main/16kHz_16bit"
+ARCHIVE_SUFFIX = ".tgz"
+LAST_DATE = "20200101"
+"""Submissions dated on or after this day are not in TFDS voxforge 1.0.0."""
+SPLIT_FRACTIONS = (("train", 0.7), ("valid", 0.1), ("test", 0.2))
+URL_LIST = "https://storage.googleapis.com/tfds-data/downloads/voxforge/voxforge_urls.txt"
+DATE = re.compile(r"-(\d{8})(?:-|$)")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One VoxForge submission: its folder (where its archive is extracted) and its language."""
+
+    folder: Path
+    language: str
+
+    @property
+    def speaker(self) -> str:
+        """TFDS's speaker id: the submission name up to the first "-"."""
+        return self.folder.name.split("-")[0]
+
+    @property
+    def archive(self) -> Path:
+        return self.folder.parent / f"{self.folder.name}{ARCHIVE_SUFFIX}"
+
+    @property
+    def in_release(self) -> bool:
+        """Whether the TFDS release holds it: dated before 2020-01-01, or undated."""
+        date = DATE.search(self.folder.name)
+        return date is None or date.group(1) < LAST_DATE
+
+
+def language_of(path: PurePosixPath, where: str) -> str:
+    """The language of a path relative to root: the folder just above `Trunk`.
+
+    Raises:
+        ValueError: the path has no `<lang>/Trunk` part or the language is not one of the six.
+    """
+    parts = path.parts
+    trunk = parts.index("Trunk") if "Trunk" in parts else 0
+    language = parts[trunk - 1] if trunk > 0 else None
+    if language not in LANGUAGES:
+        raise ValueError(
+            f"{where}: expected a path <lang>/{ARCHIVE_FOLDER}/... with <lang> one of {list(LANGUAGES)} "
+            f"(TFDS voxforge's languages), got {path}; move other languages' archives out of root"
+        )
+    return language
+
+
+def find_submissions(root: Path) -> list[Submission]:
+    """The submissions under `root` (archives and extracted folders, each once), sorted by path.
+
+    Raises:
+        FileNotFoundError: `root` holds no `<lang>/Trunk/Audio/Main/16kHz_16bit` folder.
+        ValueError: such a folder is not one of the six languages.
+    """
+    folders = sorted(root.glob(f"**/{ARCHIVE_FOLDER}"))
+    if not folders:
+        raise FileNotFoundError(
+            f"no <lang>/{ARCHIVE_FOLDER}/ folder under VoxForge root {root}. Download the archives of "
+            f"{URL_LIST} with `wget -i voxforge_urls.txt -x` into it"
+        )
+    submissions = []
+    for folder in folders:
+        language = language_of(PurePosixPath(folder.relative_to(root).as_posix()), str(folder))
+        names = {path.name.removesuffix(ARCHIVE_SUFFIX) for path in folder.glob(f"*{ARCHIVE_SUFFIX}")}
+        names |= {path.name for path in folder.iterdir() if path.is_dir() and not path.name.startswith(".")}
+        submissions += [Submission(folder / name, language) for name in sorted(names)]
+    return submissions
+
+
+def extract_submission(submission: Submission) -> None:
+    """Extract `submission.archive` into `submission.folder`: through a hidden partial folder renamed at the
+    end (an interrupted run leaves no half folder), keeping the archive's single top folder as the
+    submission folder. The "data" filter refuses absolute paths, `..` and links out of the folder.
+
+    Raises:
+        ValueError: the archive is unreadable or holds an unsafe member (nothing is left behind).
+    """
+    partial = submission.folder.with_name(f".{submission.folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        with tarfile.open(submission.archive) as archive:
+            archive.extractall(partial, filter="data")
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ValueError(
+            f"cannot extract VoxForge archive {submission.archive} ({error}); download it again (its URL "
+            f"is in {URL_LIST}) or remove it"
+        ) from error
+    entries = list(partial.iterdir())
+    top = entries[0] if len(entries) == 1 and entries[0].is_dir() else partial
+    top.rename(submission.folder)
+    if top != partial:
+        partial.rmdir()
+
+
+def tfds_speaker_splits(speakers: list[str], seed: int) -> dict[str, str]:
+    """TFDS voxforge's split of the speakers (speaker -> split): sorted, shuffled by `RandomState(seed)`,
+    split `i` taking positions int(c_{i-1} * n) .. int(c_i * n) with c_i the running float sum of the
+    fractions (0.7, 0.7999999999999999, then n itself for the last)."""
+    groups = sorted(set(speakers))
+    np.random.RandomState(seed).shuffle(groups)
+    assignment, total = {}, 0.0
+    for index, (split, fraction) in enumerate(SPLIT_FRACTIONS):
+        start = int(total * len(groups))
+        total += fraction
+        end = len(groups) if index == len(SPLIT_FRACTIONS) - 1 else int(total * len(groups))
+        assignment |= dict.fromkeys(groups[start:end], split)
+    return assignment
+
+
+def read_split_file(path: Path) -> dict[str, list[str]]:
+    """The item ids (wav paths relative to root) of every split of a list file `<split>\\t<item id>`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a line is not `<train|valid|test>\\t<item id>` (naming the line).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"VoxForge split file not found: {path} (write one with write_split_file)")
+    splits: dict[str, list[str]] = {split: [] for split, _ in SPLIT_FRACTIONS}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = line.split("\t")
+        if len(fields) != 2 or fields[0] not in splits or not fields[1]:
+            raise ValueError(f"{path} line {number}: expected `<train|valid|test>\\t<item id>`, got {line!r}")
+        splits[fields[0]].append(fields[1])
+    return splits
+
+
+class VoxForgeDataModule(AudioClassificationDataModule):
+    """VoxForge 6-language identification with TFDS's speaker split (see the module docstring).
+
+    Clips are single-label (the language), served at `sample_rate`. Training crops last `train_seconds`
+    (HARES: 3 s); evaluation cuts each clip into contiguous sub-clips of `clip_seconds` (3 s), the last one
+    zero-padded.
+
+    Args:
+        root: the folder holding the `<lang>/Trunk/Audio/Main/16kHz_16bit/` archive folders.
+        split_file: a list file `<split>\\t<item id>` (item id: the wav path relative to root) to read the
+            split from instead of TFDS's rule; wavs it does not list are left out.
+        seed: the training shuffle's seed, and the split's (TFDS and HARES: 0).
+        hub: no Hugging Face copy exists; passing it raises (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        split_file: str | None = None,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        sample_rate: int = 16000,
+        clip_seconds: float = 3.0,
+        train_seconds: float | None = 3.0,
+        on_error: OnError = "raise",
+        seed: int = 0,
+        hub: HubInput | None = None,
+    ) -> None:
+        super().__init__(
+            batch_size,
+            num_workers,
+            sample_rate,
+            clip_seconds,
+            on_error=on_error,
+            seed=seed,
+            train_seconds=train_seconds,
+            hub=hub,
+        )
+        if (root is None) == (hub is None):
+            raise ValueError(
+                f"VoxForgeDataModule needs exactly one of root= (the archives of {URL_LIST}) and hub=; it "
+                f"has no Hugging Face copy, so pass root. Got root={root!r}, hub={hub!r}"
+            )
+        self.save_hyperparameters(ignore=["hub"])
+        self.root = None if root is None else Path(root).expanduser()
+        self.split_file = None if split_file is None else Path(split_file).expanduser()
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The six language codes, in TFDS's label order."""
+        return LANGUAGES
+
+    @property
+    def label_type(self) -> str:
+        return "single"
+
+    @property
+    def canonical(self) -> bool:
+        """True for TFDS's rule with seed 0 (HARES's split when root holds the whole URL list)."""
+        return self.split_file is None and self.seed == 0
+
+    @property
+    def split_note(self) -> str:
+        if self.split_file is not None:
+            return f"read from {self.split_file}; not checked against TFDS voxforge's split"
+        return (
+            f"TFDS voxforge 1.0.0 rule: speakers of the submissions before 2020-01-01, sorted, shuffled by "
+            f"RandomState({self.seed}), 70/10/20; HARES's split only with seed 0 and every archive of "
+            "voxforge_urls.txt"
+        )
+
+    def _submissions(self) -> list[Submission]:
+        """The submissions of the TFDS release under root."""
+        if self.root is None:
+            self.setup()  # raises: hub= has no reader here
+        if not self.root.is_dir():
+            raise FileNotFoundError(
+                f"VoxForge root not found: {self.root}. Download the archives of {URL_LIST} with "
+                "`wget -i voxforge_urls.txt -x` into it"
+            )
+        return [submission for submission in find_submissions(self.root) if submission.in_release]
+
+    def prepare_data(self) -> None:
+        """Extract every archive that is not extracted yet (once; a progress bar while it runs)."""
+        if self.hub is not None:
+            return
+        pending = [s for s in self._submissions() if not s.folder.is_dir()]
+        for submission in tqdm(
+            pending, desc="extracting VoxForge archives", unit="archive", disable=not pending
+        ):
+            extract_submission(submission)
+
+    def read_splits(self) -> dict[str, list[Clip]]:
+        """Clips per split, from TFDS's rule or `split_file`; see the module docstring."""
+        submissions = self._submissions()
+        pending = [str(s.archive) for s in submissions if not s.folder.is_dir()]
+        if pending:
+            raise FileNotFoundError(
+                f"{len(pending)} VoxForge archive(s) under {self.root} are not extracted, e.g. "
+                f"{pending[:3]}: call prepare_data() first (Trainer.fit, validate and test do)"
+            )
+        if self.split_file is not None:
+            return self._read_split_file()
+        assignment = tfds_speaker_splits([s.speaker for s in submissions], self.seed)
+        splits: dict[str, list[Clip]] = {split: [] for split, _ in SPLIT_FRACTIONS}
+        for submission in submissions:
+            wavs = sorted(submission.folder.rglob("*.wav"))
+            splits[assignment[submission.speaker]] += [(wav, (submission.language,)) for wav in wavs]
+        sources = {split: f"the speakers TFDS's rule puts in {split}" for split in splits}
+        check_splits(splits, sources, f"VoxForge (root {self.root})")
+        return splits
+
+    def _read_split_file(self) -> dict[str, list[Clip]]:
+        """Clips of the items listed in `split_file`; missing audio is reported."""
+        splits = {}
+        for split, items in read_split_file(self.split_file).items():
+            missing = [item for item in items if not (self.root / item).is_file()]
+            where = f"{self.split_file} ({split})"
+            check_missing(missing, len(items), where, self.on_error, f"paths relative to {self.root}")
+            absent = set(missing)
+            splits[split] = [
+                (self.root / item, (language_of(PurePosixPath(item), where),))
+                for item in items
+                if item not in absent
+            ]
+        check_splits(splits, {split: str(self.split_file) for split in splits}, "VoxForge")
+        return splits
+
+    def write_split_file(self, path: str) -> None:
+        """Write the split in use as `<split>\\t<item id>` lines (item id: wav path relative to root), sorted,
+        so that a run can record it and a later one read it back with `split_file`."""
+        self.setup()
+        lines = sorted(
+            f"{split}\t{wav.relative_to(self.root).as_posix()}"
+            for split, clips in self._splits.items()
+            for wav, _ in clips
+        )
+        Path(path).write_text("".join(f"{line}\n" for line in lines))
