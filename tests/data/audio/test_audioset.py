@@ -1,4 +1,5 @@
-"""Tests for AudioSetDataModule on a tiny AudioSet download (tests/layouts/AudioSetDataModule.py)."""
+"""Tests for AudioSetDataModule on a tiny AudioSet download (tests/layouts/AudioSetDataModule.py) and a tiny
+Hugging Face copy (tests/layouts/hub.py)."""
 
 import runpy
 import shutil
@@ -13,13 +14,14 @@ import torch
 from ssl_lightning.audio import AudioDecodeError
 from ssl_lightning.data import AudioSetDataModule, WeightedDistributedSampler
 from ssl_lightning.data.audio.audioset import FILE_STEM
+from ssl_lightning.data.audio.hub import HubSource
 from ssl_lightning.eval import LinearProbe, ProbeConfig
 from ssl_lightning.eval.features import extract_features
 
-layout = SimpleNamespace(
-    **runpy.run_path(str(Path(__file__).parents[2] / "layouts" / "AudioSetDataModule.py"))
-)
+LAYOUTS = Path(__file__).parents[2] / "layouts"
+layout = SimpleNamespace(**runpy.run_path(str(LAYOUTS / "AudioSetDataModule.py")))
 """The layout writer: `make(root)` and its helpers."""
+hub = SimpleNamespace(**runpy.run_path(str(LAYOUTS / "hub.py")))
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +210,93 @@ def test_bad_arguments_raise_early(root):
         AudioSetDataModule(str(root), train_split="all")
     with pytest.raises(ValueError, match="valid_fraction"):
         AudioSetDataModule(str(root), valid_fraction=1.0)
+
+
+def test_train_seconds_and_subclip_counts(root):
+    datamodule = ready(root, batch_size=6, train_seconds=0.25, clip_seconds=0.2)
+    assert next(iter(datamodule.train_dataloader()))["audio"].shape == (6, 4000)  # 0.25 s crops at 16 kHz
+    clip_id = torch.cat([batch["clip_id"] for batch in datamodule.subclip_dataloader("test")])
+    assert clip_id.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]  # ceil(0.5 s / 0.2 s) = 3 per clip
+
+
+def test_canonical_is_the_full_lists_and_the_note_counts_the_audio(root, fresh_root):
+    full = ready(root, train_split="full")
+    assert full.canonical and "balanced 6/6, unbalanced 6/6, eval 4/4; valid = test" in full.split_note
+    next((fresh_root / "audio" / "bal_train").glob(f"Y{layout.ytid('balanced', 2)}.*")).unlink()
+    with pytest.warns(UserWarning, match="1 of 6 clips"):
+        balanced = ready(fresh_root, on_error="skip", valid_fraction=0.25, seed=3)
+    assert not balanced.canonical
+    assert "balanced 5/6, eval 4/4; valid = 0.25 of train held out (seed 3)" in balanced.split_note
+    assert "not HARES's" in balanced.split_note
+
+
+def _hub_tables() -> dict:
+    """agkphysics/AudioSet as `datasets` gives it: train (3 rows) and test (2 rows), MID-list labels,
+    FLAC-like audio at 32 kHz (0.5 s)."""
+    labels = {"train": [(0,), (0, 1), (4, 5)], "test": [(2,), (0, 3)]}
+    tables = {}
+    for split, classes in labels.items():
+        columns = {
+            "video_id": [layout.ytid(split, i) for i in range(len(classes))],
+            "labels": [[layout.MIDS[c] for c in row] for row in classes],
+            "human_labels": [[f"Sound {c}" for c in row] for row in classes],
+        }
+        waveforms = [hub.tone(300 + 70 * i, 0.5, 32000) for i in range(len(classes))]
+        tables[split] = hub.audio_table(columns, waveforms, 32000)
+    return tables
+
+
+def test_hub_rows_are_labelled_by_the_class_index(root):
+    tables = _hub_tables()
+    datamodule = AudioSetDataModule(
+        hub=tables, class_index=str(root / "class_labels_indices.csv"), batch_size=3
+    )
+    datamodule.setup()
+    batch = next(iter(datamodule.train_dataloader()))
+    expected = torch.zeros(3, 527)
+    for row, clip in enumerate(batch["clip_id"].tolist()):
+        expected[row, [(0,), (0, 1), (4, 5)][clip]] = 1.0
+    assert torch.equal(batch["label"], expected) and batch["audio"].shape == (3, 160000)  # 10 s crops
+    test = torch.cat([b["label"] for b in datamodule.val_dataloader()])  # valid = test
+    assert test.nonzero().tolist() == [[0, 2], [1, 0], [1, 3]]
+    assert not datamodule.canonical and "train 3, test 2 rows" in datamodule.split_note
+
+
+def _hub_rows(**kwargs) -> dict[str, list[int]]:
+    """The table rows of every split of a hub datamodule on `_hub_tables()`."""
+    datamodule = AudioSetDataModule(hub=_hub_tables(), **kwargs)
+    datamodule.setup()
+    return {
+        split: list(datamodule.dataset(split, "random_crop").split.rows)
+        for split in ("train", "valid", "test")
+    }
+
+
+def test_hub_valid_fraction_holds_out_train_rows(root):
+    class_index = str(root / "class_labels_indices.csv")
+    rows = _hub_rows(class_index=class_index, valid_fraction=0.34, seed=5)  # round(0.34 * 3) = 1 row
+    assert len(rows["valid"]) == 1 and sorted(rows["train"] + rows["valid"]) == [0, 1, 2]
+    assert rows["test"] == [0, 1] and rows == _hub_rows(class_index=class_index, valid_fraction=0.34, seed=5)
+    assert _hub_rows(class_index=class_index)["valid"] == [0, 1]  # valid_fraction 0: valid is test
+
+
+def test_hub_arguments_and_labels_are_checked(root):
+    class_index = str(root / "class_labels_indices.csv")
+    with pytest.raises(ValueError, match="exactly one of root= .* and hub="):
+        AudioSetDataModule()
+    with pytest.raises(ValueError, match="exactly one of root= .* and hub="):
+        AudioSetDataModule(str(root), hub=_hub_tables())
+    with pytest.raises(ValueError, match="hub= needs class_index= the path of class_labels_indices.csv"):
+        AudioSetDataModule(hub=_hub_tables())
+    with pytest.raises(ValueError, match="train_split='balanced' or 'unbalanced' with hub="):
+        AudioSetDataModule(hub=_hub_tables(), class_index=class_index, train_split="full")
+    unbalanced = AudioSetDataModule(
+        hub="agkphysics/AudioSet", class_index=class_index, train_split="unbalanced"
+    )
+    assert unbalanced.hub == HubSource("agkphysics/AudioSet", name="unbalanced")  # the config of train_split
+    tables = _hub_tables()
+    tables["test"] = tables["test"].map(lambda row: {"labels": row["labels"] + ["/m/nope"]})
+    with pytest.raises(ValueError, match="\\[test\\] row 0: labels .*unknown: \\['/m/nope'\\]"):
+        AudioSetDataModule(hub=tables, class_index=class_index).setup()
+    with pytest.raises(ValueError, match="lack split\\(s\\) \\['test'\\]"):
+        AudioSetDataModule(hub={"train": tables["train"]}, class_index=class_index).setup()
