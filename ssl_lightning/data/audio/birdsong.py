@@ -1,5 +1,4 @@
-"""`BirdsongDataModule`: bird audio detection (DCASE 2018 Task 3; HARES "Birdsong", 2 classes), and the
-seeded group-aware hash split and split list files that the HARES datamodules without public splits share.
+"""`BirdsongDataModule`: bird audio detection (DCASE 2018 Task 3; HARES "Birdsong", 2 classes).
 
 Layout (`root` = a `birdsong/` folder holding the three development corpora, each as its zip unpacks):
 
@@ -12,8 +11,9 @@ mono, with hasbird 0/1 (classes "no_bird", "bird").
 
 Splits: the DCASE evaluation labels are withheld, and HARES used Tagliasacchi et al.'s split of the
 development corpora, which is not public. The library splits every item (a clip: its own group) 80/10/10
-into train / valid / test by a hash of `f"{seed}:{item}"`, so each (datasetid, hasbird) stratum is split
-80/10/10 in expectation and adding or losing clips never moves the others; `canonical` is False.
+into train / valid / test by a hash of `f"{split_seed}:{item}"` (`group_split.py`), so each (datasetid,
+hasbird) stratum is split 80/10/10 in expectation and adding or losing clips never moves the others;
+`canonical` is False.
 `split_file=` reads a list file instead, and `write_split_file` records the split in use.
 
 No Hugging Face copy exists: HUB is None (`hub=` raises).
@@ -22,22 +22,21 @@ No Hugging Face copy exists: HUB is None (`hub=` raises).
 from __future__ import annotations
 
 import csv
-import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from pathlib import Path
 
-from ssl_lightning.data.audio.datamodule import (
-    AudioClassificationDataModule,
-    Clip,
-    check_missing,
-    check_splits,
+from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_splits
+from ssl_lightning.data.audio.group_split import (
+    SPLITS,
+    SplitListWriter,
+    assigned_clips,
+    hash_split,
+    read_split_list,
 )
-from ssl_lightning.data.audio.hub import HubInput, HubSplit
+from ssl_lightning.data.audio.hub import HubInput
 from ssl_lightning.data.manifest import OnError
 
-SPLITS = ("train", "valid", "test")
 CORPORA = {
     "ff1010bird": "ff1010bird_metadata_2018.csv",
     "warblrb10k": "warblrb10k_public_metadata_2018.csv",
@@ -49,87 +48,6 @@ CLASSES = ("no_bird", "bird")
 """Indexed by `hasbird`."""
 FRACTIONS = {"train": 0.8, "valid": 0.1, "test": 0.1}
 DOWNLOAD = "https://dcase.community/challenge2018/task-bird-audio-detection"
-
-
-def hash_fraction(seed: int, group: str) -> float:
-    """Where `group` falls in [0, 1): the first 8 bytes of sha256(f"{seed}:{group}") over 2**64, the same on
-    every machine and run (unlike `hash()`) and independent of every other group."""
-    digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def hash_split(group: str, fractions: Mapping[str, float], seed: int) -> str:
-    """The split of `group`: the first of `fractions` (split -> share, in order, summing to 1) whose
-    cumulative share exceeds `hash_fraction(seed, group)`."""
-    position, names = hash_fraction(seed, group), list(fractions)
-    edges = accumulate(fractions.values())
-    return next((name for name, edge in zip(names, edges, strict=True) if position < edge), names[-1])
-
-
-def read_split_list(path: Path, items: Collection[str]) -> dict[str, str]:
-    """Item id -> split, read from the list file `path` (`<split>\t<item id>` per line, ids as `items`
-    names them). Items the file does not list are left out of every split.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: a line is not `<split>\t<item id>`, names another split than train/valid/test, an item
-            not in `items`, or an item listed before (the message names the line).
-    """
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"split file not found: {path}; write one with write_split_file(path) or pass split_file=None"
-        )
-    assignment: dict[str, str] = {}
-    for line, text in enumerate(path.read_text().splitlines(), start=1):
-        fields = text.split("\t")
-        if len(fields) != 2 or fields[0] not in SPLITS:
-            raise ValueError(f"{path} line {line}: expected '<split>\\t<item id>' with split in {SPLITS}")
-        split, item = fields
-        if item not in items:
-            raise ValueError(f"{path} line {line}: {item!r} is not an item of the data set read from root")
-        if item in assignment:
-            raise ValueError(f"{path} line {line}: {item!r} is listed twice")
-        assignment[item] = split
-    return assignment
-
-
-def write_split_list(
-    path: str | Path, splits: Mapping[str, Sequence[Clip] | HubSplit], root: Path | None
-) -> None:
-    """Write `splits` as a list file: `<split>\t<item id>` lines, sorted, where the item id is the clip's
-    path under `root` (what `read_split_list` reads back).
-
-    Raises:
-        ValueError: the splits come from a hub copy (no files under a root to name).
-    """
-    if root is None or any(isinstance(clips, HubSplit) for clips in splits.values()):
-        raise ValueError("a split file names audio files under root=; the hub split is set by seed= alone")
-    lines = sorted(
-        f"{split}\t{audio.relative_to(root).as_posix()}"
-        for split, clips in splits.items()
-        for audio, _ in clips
-    )
-    Path(path).write_text("".join(f"{line}\n" for line in lines))
-
-
-def assigned_clips(
-    assignment: Mapping[str, str], labels: Mapping[str, str], root: Path, on_error: OnError, where: str
-) -> dict[str, list[Clip]]:
-    """The clips of every split, in the order of `labels` (item id, a path under `root` -> label name), the
-    split of each from `assignment` (items it lacks are left out); items whose audio is missing are
-    reported (`check_missing`, as from `where`) and left out. The order does not depend on `assignment`'s,
-    so a split read back from a split file serves its clips as the split that wrote it."""
-    missing = [item for item in assignment if not (root / item).is_file()]
-    check_missing(missing, len(assignment), where, on_error, f"looked under {root}")
-    absent = set(missing)
-    return {
-        split: [
-            (root / item, (labels[item],))
-            for item in labels
-            if assignment.get(item) == split and item not in absent
-        ]
-        for split in SPLITS
-    }
 
 
 @dataclass(frozen=True)
@@ -183,7 +101,7 @@ def read_corpus(root: Path, corpus: str) -> list[BirdsongClip]:
     return clips
 
 
-class BirdsongDataModule(AudioClassificationDataModule):
+class BirdsongDataModule(SplitListWriter, AudioClassificationDataModule):
     """Bird audio detection on the DCASE 2018 Task 3 development corpora, split 80/10/10 by item hash.
 
     Training takes random 1 s crops and evaluation every contiguous 1 s sub-clip (HARES, Appendix A).
@@ -193,6 +111,8 @@ class BirdsongDataModule(AudioClassificationDataModule):
         corpora: the corpus folders to read (default all three; a missing one is an error).
         split_file: a list file (`<split>\t<corpus>/wav/<itemid>.wav` lines) to use instead of the hash
             split, e.g. one written by `write_split_file`.
+        split_seed: seeds the hash split only (`seed` seeds the training shuffle), so changing the training
+            seed moves no clip between splits.
         hub: not available (no Hugging Face copy); accepted for the shared signature.
     """
 
@@ -201,6 +121,7 @@ class BirdsongDataModule(AudioClassificationDataModule):
         root: str | None = None,
         corpora: Sequence[str] = tuple(CORPORA),
         split_file: str | None = None,
+        split_seed: int = 0,
         batch_size: int = 32,
         num_workers: int = 0,
         sample_rate: int = 16000,
@@ -232,6 +153,7 @@ class BirdsongDataModule(AudioClassificationDataModule):
         self.root = None if root is None else Path(root).expanduser()
         self.corpora = tuple(corpora)
         self.split_file = None if split_file is None else Path(split_file).expanduser()
+        self.split_seed = split_seed
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -252,7 +174,8 @@ class BirdsongDataModule(AudioClassificationDataModule):
         where = (
             f"read from {self.split_file}"
             if self.split_file is not None
-            else f"item hash 80/10/10 (seed {self.seed}, each hasbird stratum 80/10/10 in expectation)"
+            else f"item hash 80/10/10 (split_seed {self.split_seed}; each hasbird stratum 80/10/10 in "
+            "expectation)"
         )
         return (
             f"Birdsong: corpora {list(self.corpora)} {where}; non-canonical: HARES used Tagliasacchi "
@@ -269,17 +192,11 @@ class BirdsongDataModule(AudioClassificationDataModule):
         clips = [clip for corpus in self.corpora for clip in read_corpus(self.root, corpus)]
         labels = {clip.item: CLASSES[clip.hasbird] for clip in clips}
         if self.split_file is None:
-            assignment = {clip.item: hash_split(clip.item, FRACTIONS, self.seed) for clip in clips}
-            source = f"the item hash (seed {self.seed}) of the CSVs of {list(self.corpora)}"
+            assignment = {clip.item: hash_split(clip.item, FRACTIONS, self.split_seed) for clip in clips}
+            source = f"the item hash (split_seed {self.split_seed}) of the CSVs of {list(self.corpora)}"
         else:
             assignment = read_split_list(self.split_file, labels)
             source = str(self.split_file)
         splits = assigned_clips(assignment, labels, self.root, self.on_error, f"Birdsong ({source})")
         check_splits(splits, dict.fromkeys(SPLITS, source), f"Birdsong (root {self.root})")
         return splits
-
-    def write_split_file(self, path: str | Path) -> None:
-        """Write the split in use (after `setup`) as a list file to ship or record it; `split_file=` reads
-        it back."""
-        self.setup()
-        write_split_list(path, self._splits, self.root)

@@ -11,8 +11,9 @@ Layout (`root` = `TUT-urban-acoustic-scenes-2018-development/` as the Zenodo arc
 
 Splits: HARES used Tagliasacchi et al.'s split of the development set, which is not public. Here test is
 fold1_evaluate and train / valid are fold1_train with 10% of its recording locations (`identifier`) as
-valid by a hash of `f"{seed}:{identifier}"` (the official fold is location-disjoint, and so is valid);
-`canonical` is False. `split_file=` reads a list file instead and `write_split_file` records the split.
+valid by a hash of `f"{split_seed}:{identifier}"` (`group_split.py`; the official fold is
+location-disjoint, and so is valid); `canonical` is False. `split_file=` reads a list file instead and
+`write_split_file` records the split.
 
 Hugging Face copy: `adinmtn/TUT-urban-acoustic-scenes-2018-development` (splits train / test, label column
 `scene_label`; how its test relates to fold1 is not documented), read with `hub=` at its default branch.
@@ -26,14 +27,14 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssl_lightning.data.audio.birdsong import (
+from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_splits
+from ssl_lightning.data.audio.group_split import (
     SPLITS,
+    SplitListWriter,
     assigned_clips,
     hash_split,
     read_split_list,
-    write_split_list,
 )
-from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_splits
 from ssl_lightning.data.audio.hub import HubInput, HubSource, HubSplit, hub_column
 from ssl_lightning.data.manifest import OnError
 
@@ -124,7 +125,7 @@ def location_of(name: str, where: str) -> str:
     return f"{parts[1]}-{parts[2]}"
 
 
-class TUT18DataModule(AudioClassificationDataModule):
+class TUT18DataModule(SplitListWriter, AudioClassificationDataModule):
     """TUT Urban Acoustic Scenes 2018: test = fold1_evaluate, valid = 10% of fold1_train's locations.
 
     Training takes random 5 s crops and evaluation every contiguous 5 s sub-clip (HARES, Appendix A); the
@@ -134,6 +135,8 @@ class TUT18DataModule(AudioClassificationDataModule):
         root: the unpacked TUT-urban-acoustic-scenes-2018-development folder (see the module docstring).
         split_file: a list file (`<split>\taudio/<file>.wav` lines) to use instead, e.g. one written by
             `write_split_file` (root only).
+        split_seed: seeds the location hash of valid only (`seed` seeds the training shuffle), so changing
+            the training seed moves no clip between splits.
         hub: read from Hugging Face instead of `root` (the class's `HUB` id, or in-memory splits `train`
             and `test` with its columns); see `AudioClassificationDataModule`.
     """
@@ -144,6 +147,7 @@ class TUT18DataModule(AudioClassificationDataModule):
         self,
         root: str | None = None,
         split_file: str | None = None,
+        split_seed: int = 0,
         batch_size: int = 32,
         num_workers: int = 0,
         sample_rate: int = 16000,
@@ -173,6 +177,7 @@ class TUT18DataModule(AudioClassificationDataModule):
         self.save_hyperparameters(ignore=["hub"])
         self.root = None if root is None else Path(root).expanduser()
         self.split_file = None if split_file is None else Path(split_file).expanduser()
+        self.split_seed = split_seed
         self._hub_grouping = ""
 
     @property
@@ -191,7 +196,7 @@ class TUT18DataModule(AudioClassificationDataModule):
     @property
     def split_note(self) -> str:
         """Which split is used, from which files, and why it is not HARES's."""
-        valid = f"10% of the recording locations by hash (seed {self.seed})"
+        valid = f"10% of the recording locations by hash (split_seed {self.split_seed})"
         if self.split_file is not None:
             where = f"read from {self.split_file}"
         elif self.root is not None:
@@ -222,7 +227,9 @@ class TUT18DataModule(AudioClassificationDataModule):
                 raise ValueError(
                     f"{TRAIN_LIST} and {EVALUATE_LIST} under {self.root} share files, e.g. {both[:5]}"
                 )
-            assignment = {name: hash_split(meta[name].identifier, FRACTIONS, self.seed) for name in train}
+            assignment = {
+                name: hash_split(meta[name].identifier, FRACTIONS, self.split_seed) for name in train
+            }
             assignment |= dict.fromkeys(test, "test")
             sources = {"train": str(TRAIN_LIST), "valid": str(TRAIN_LIST), "test": str(EVALUATE_LIST)}
         labels = {name: clip.scene_label for name, clip in meta.items()}
@@ -260,7 +267,7 @@ class TUT18DataModule(AudioClassificationDataModule):
             if unknown:
                 raise ValueError(f"{where}[{split}]: scene_label(s) {unknown} are not among {CLASSES}")
         locations = self._hub_locations_of(tables["train"], audio_column, f"{where}[train]")
-        train_of = [hash_split(location, FRACTIONS, self.seed) for location in locations]
+        train_of = [hash_split(location, FRACTIONS, self.split_seed) for location in locations]
         rows = {s: [row for row, of in enumerate(train_of) if of == s] for s in FRACTIONS}
         rows["test"] = list(range(len(labels["test"])))
         empty = [split for split, selected in rows.items() if not selected]
@@ -278,9 +285,3 @@ class TUT18DataModule(AudioClassificationDataModule):
             )
             for split, table in (("train", "train"), ("valid", "train"), ("test", "test"))
         }
-
-    def write_split_file(self, path: str | Path) -> None:
-        """Write the split in use (after `setup`) as a list file to ship or record it; `split_file=` reads
-        it back."""
-        self.setup()
-        write_split_list(path, self._splits, self.root)

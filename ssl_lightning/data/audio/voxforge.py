@@ -13,11 +13,12 @@ folder; submissions dated 2020-01-01 or later are left out, as the TFDS release 
 holds earlier ones (a name without a `-<yyyymmdd>-` date is kept).
 
 Split (TFDS's, which HARES uses): the speaker of a submission is its name up to the first "-" (across
-languages: `anonymous` is one speaker); the sorted speakers are shuffled by `numpy.random.RandomState(seed)`
-and cut 70 / 10 / 20 % into train / valid / test with TFDS's boundaries (`int(cumulative fraction * n)`,
-float sums included). With seed 0 and every archive of the URL list under root this is HARES's split;
-the rule depends on the whole speaker list, so a partial download gives another split. `split_file` reads
-a recorded split instead (`write_split_file` writes one).
+languages: `anonymous` is one speaker); the sorted speakers are shuffled by
+`numpy.random.RandomState(split_seed)` and cut 70 / 10 / 20 % into train / valid / test with TFDS's
+boundaries (`int(cumulative fraction * n)`, float sums included). With split_seed 0 and every archive of
+the URL list under root this is HARES's split; the rule depends on the whole speaker list, so a partial
+download gives another split. `split_file` reads a recorded split list file instead (`group_split.py`'s
+format, which `write_split_file` writes).
 
 No Hugging Face copy (`deepdml/voxforge` is per-language ASR data with other splits): `HUB` is None.
 """
@@ -35,12 +36,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm.auto import tqdm
 
-from ssl_lightning.data.audio.datamodule import (
-    AudioClassificationDataModule,
-    Clip,
-    check_missing,
-    check_splits,
-)
+from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_splits
+from ssl_lightning.data.audio.group_split import SPLITS, SplitListWriter, assigned_clips, read_split_list
 from ssl_lightning.data.audio.hub import HubInput
 from ssl_lightning.data.manifest import OnError
 
@@ -158,25 +155,7 @@ def tfds_speaker_splits(speakers: list[str], seed: int) -> dict[str, str]:
     return assignment
 
 
-def read_split_file(path: Path) -> dict[str, list[str]]:
-    """The item ids (wav paths relative to root) of every split of a list file `<split>\\t<item id>`.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: a line is not `<train|valid|test>\\t<item id>` (naming the line).
-    """
-    if not path.is_file():
-        raise FileNotFoundError(f"VoxForge split file not found: {path} (write one with write_split_file)")
-    splits: dict[str, list[str]] = {split: [] for split, _ in SPLIT_FRACTIONS}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        fields = line.split("\t")
-        if len(fields) != 2 or fields[0] not in splits or not fields[1]:
-            raise ValueError(f"{path} line {number}: expected `<train|valid|test>\\t<item id>`, got {line!r}")
-        splits[fields[0]].append(fields[1])
-    return splits
-
-
-class VoxForgeDataModule(AudioClassificationDataModule):
+class VoxForgeDataModule(SplitListWriter, AudioClassificationDataModule):
     """VoxForge 6-language identification with TFDS's speaker split (see the module docstring).
 
     Clips are single-label (the language), served at `sample_rate`. Training crops last `train_seconds`
@@ -186,8 +165,10 @@ class VoxForgeDataModule(AudioClassificationDataModule):
     Args:
         root: the folder holding the `<lang>/Trunk/Audio/Main/16kHz_16bit/` archive folders.
         split_file: a list file `<split>\\t<item id>` (item id: the wav path relative to root) to read the
-            split from instead of TFDS's rule; wavs it does not list are left out.
-        seed: the training shuffle's seed, and the split's (TFDS and HARES: 0).
+            split from instead of TFDS's rule; it may name only wavs of the release under root, and wavs
+            it does not list are left out.
+        split_seed: seeds TFDS's speaker shuffle only (TFDS and HARES: 0); `seed` seeds the training
+            shuffle, so changing it moves no clip between splits.
         hub: no Hugging Face copy exists; passing it raises (see the module docstring).
     """
 
@@ -195,6 +176,7 @@ class VoxForgeDataModule(AudioClassificationDataModule):
         self,
         root: str | None = None,
         split_file: str | None = None,
+        split_seed: int = 0,
         batch_size: int = 32,
         num_workers: int = 0,
         sample_rate: int = 16000,
@@ -222,6 +204,7 @@ class VoxForgeDataModule(AudioClassificationDataModule):
         self.save_hyperparameters(ignore=["hub"])
         self.root = None if root is None else Path(root).expanduser()
         self.split_file = None if split_file is None else Path(split_file).expanduser()
+        self.split_seed = split_seed
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -234,8 +217,8 @@ class VoxForgeDataModule(AudioClassificationDataModule):
 
     @property
     def canonical(self) -> bool:
-        """True for TFDS's rule with seed 0 (HARES's split when root holds the whole URL list)."""
-        return self.split_file is None and self.seed == 0
+        """True for TFDS's rule with split_seed 0 (HARES's split when root holds the whole URL list)."""
+        return self.split_file is None and self.split_seed == 0
 
     @property
     def split_note(self) -> str:
@@ -243,8 +226,8 @@ class VoxForgeDataModule(AudioClassificationDataModule):
             return f"read from {self.split_file}; not checked against TFDS voxforge's split"
         return (
             f"TFDS voxforge 1.0.0 rule: speakers of the submissions before 2020-01-01, sorted, shuffled by "
-            f"RandomState({self.seed}), 70/10/20; HARES's split only with seed 0 and every archive of "
-            "voxforge_urls.txt"
+            f"RandomState({self.split_seed}), 70/10/20; HARES's split only with split_seed 0 and every "
+            "archive of voxforge_urls.txt"
         )
 
     def _submissions(self) -> list[Submission]:
@@ -277,40 +260,19 @@ class VoxForgeDataModule(AudioClassificationDataModule):
                 f"{len(pending)} VoxForge archive(s) under {self.root} are not extracted, e.g. "
                 f"{pending[:3]}: call prepare_data() first (Trainer.fit, validate and test do)"
             )
-        if self.split_file is not None:
-            return self._read_split_file()
-        assignment = tfds_speaker_splits([s.speaker for s in submissions], self.seed)
-        splits: dict[str, list[Clip]] = {split: [] for split, _ in SPLIT_FRACTIONS}
-        for submission in submissions:
-            wavs = sorted(submission.folder.rglob("*.wav"))
-            splits[assignment[submission.speaker]] += [(wav, (submission.language,)) for wav in wavs]
-        sources = {split: f"the speakers TFDS's rule puts in {split}" for split in splits}
+        submission_of = {
+            wav.relative_to(self.root).as_posix(): submission
+            for submission in submissions
+            for wav in sorted(submission.folder.rglob("*.wav"))
+        }
+        if self.split_file is None:
+            speaker_splits = tfds_speaker_splits([s.speaker for s in submissions], self.split_seed)
+            assignment = {item: speaker_splits[s.speaker] for item, s in submission_of.items()}
+            sources = {split: f"the speakers TFDS's rule puts in {split}" for split in SPLITS}
+        else:
+            assignment = read_split_list(self.split_file, submission_of)
+            sources = dict.fromkeys(SPLITS, str(self.split_file))
+        labels = {item: submission.language for item, submission in submission_of.items()}
+        splits = assigned_clips(assignment, labels, self.root, self.on_error, f"VoxForge (root {self.root})")
         check_splits(splits, sources, f"VoxForge (root {self.root})")
         return splits
-
-    def _read_split_file(self) -> dict[str, list[Clip]]:
-        """Clips of the items listed in `split_file`; missing audio is reported."""
-        splits = {}
-        for split, items in read_split_file(self.split_file).items():
-            missing = [item for item in items if not (self.root / item).is_file()]
-            where = f"{self.split_file} ({split})"
-            check_missing(missing, len(items), where, self.on_error, f"paths relative to {self.root}")
-            absent = set(missing)
-            splits[split] = [
-                (self.root / item, (language_of(PurePosixPath(item), where),))
-                for item in items
-                if item not in absent
-            ]
-        check_splits(splits, {split: str(self.split_file) for split in splits}, "VoxForge")
-        return splits
-
-    def write_split_file(self, path: str) -> None:
-        """Write the split in use as `<split>\\t<item id>` lines (item id: wav path relative to root), sorted,
-        so that a run can record it and a later one read it back with `split_file`."""
-        self.setup()
-        lines = sorted(
-            f"{split}\t{wav.relative_to(self.root).as_posix()}"
-            for split, clips in self._splits.items()
-            for wav, _ in clips
-        )
-        Path(path).write_text("".join(f"{line}\n" for line in lines))

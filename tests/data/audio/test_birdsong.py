@@ -1,5 +1,5 @@
-"""Tests for BirdsongDataModule and the hash split / split list files it shares, on a tiny copy of the
-Birdsong layout (tests/layouts/BirdsongDataModule.py)."""
+"""Tests for BirdsongDataModule on a tiny copy of the Birdsong layout (tests/layouts/BirdsongDataModule.py);
+the hash split and the split list files themselves are tested in test_group_split.py."""
 
 import csv
 import hashlib
@@ -12,7 +12,7 @@ import pytest
 import soundfile
 import torch
 
-from ssl_lightning.data.audio.birdsong import BirdsongDataModule, hash_split
+from ssl_lightning.data.audio.birdsong import BirdsongDataModule
 
 layout = SimpleNamespace(
     **runpy.run_path(str(Path(__file__).parents[2] / "layouts" / "BirdsongDataModule.py"))
@@ -66,29 +66,22 @@ def test_classes_and_the_split_note(root):
     datamodule = BirdsongDataModule(str(root))
     assert datamodule.classes == ("no_bird", "bird") and datamodule.num_classes == 2
     assert datamodule.label_type == "single" and datamodule.canonical is False
-    assert "seed 0" in datamodule.split_note and "Tagliasacchi" in datamodule.split_note
+    assert "split_seed 0" in datamodule.split_note and "Tagliasacchi" in datamodule.split_note
     assert (datamodule.clip_seconds, datamodule.train_seconds) == (1.0, 1.0)
 
 
-@pytest.mark.parametrize("seed", [0, 3])
-def test_every_item_is_in_the_split_its_hash_names(root, seed):
-    datamodule = ready(root, seed=seed)
+@pytest.mark.parametrize("split_seed", [0, 3])
+def test_every_item_is_in_the_split_its_hash_names(root, split_seed):
+    datamodule = ready(root, split_seed=split_seed)
     split_of = {item: split for split in SPLITS for item in items(datamodule, split)}
     assert sum(len(items(datamodule, split)) for split in SPLITS) == len(split_of) == 30
-    assert split_of == {item: expected_split(seed, item) for item in csv_rows(root)}
+    assert split_of == {item: expected_split(split_seed, item) for item in csv_rows(root)}
 
 
-def test_seeds_give_other_splits(root):
-    assert items(ready(root, seed=0), "train") != items(ready(root, seed=3), "train")
-
-
-def test_hash_split_shares_and_worked_example():
-    """The shares hold over many groups, and one group's split depends on it alone (pinned by the rule)."""
-    fractions = {"train": 0.8, "valid": 0.1, "test": 0.1}
-    splits = [hash_split(f"group-{i}", fractions, seed=0) for i in range(5000)]
-    for split, share in fractions.items():
-        assert abs(splits.count(split) / 5000 - share) < 0.02
-    assert all(hash_split(f"group-{i}", fractions, 0) == expected_split(0, f"group-{i}") for i in range(50))
+def test_the_split_seed_moves_clips_and_the_training_seed_does_not(root):
+    split = [items(ready(root), split) for split in SPLITS]
+    assert [items(ready(root, seed=5), split) for split in SPLITS] == split
+    assert [items(ready(root, split_seed=3), split) for split in SPLITS] != split
 
 
 def test_labels_are_hasbird(root):
@@ -153,7 +146,7 @@ def test_missing_root_and_audio(tmp_path, fresh_root):
 
 def test_split_files_round_trip_and_worked_example(root, tmp_path):
     written = tmp_path / "split.txt"
-    datamodule = ready(root, seed=3)
+    datamodule = ready(root, split_seed=3)
     datamodule.write_split_file(written)
     lines = written.read_text().splitlines()
     assert lines == sorted(lines) and len(lines) == 30
@@ -168,24 +161,12 @@ def test_split_files_round_trip_and_worked_example(root, tmp_path):
     assert str(chosen) in datamodule.split_note
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("training\tff1010bird/wav/1000.wav\n", "line 1: expected '<split>\\\\t<item id>'"),
-        ("train ff1010bird/wav/1000.wav\n", "line 1: expected"),
-        ("train\tff1010bird/wav/9.wav\n", "line 1: 'ff1010bird/wav/9.wav' is not an item"),
-        ("train\tff1010bird/wav/1000.wav\ntest\tff1010bird/wav/1000.wav\n", "line 2: .* listed twice"),
-    ],
-)
-def test_bad_split_files_name_the_line(root, tmp_path, text, message):
-    (tmp_path / "split.txt").write_text(text)
-    with pytest.raises(ValueError, match=message):
-        ready(root, split_file=str(tmp_path / "split.txt"))
-
-
-def test_missing_split_file_and_empty_split(root, tmp_path):
+def test_bad_or_missing_split_file_and_empty_split(root, tmp_path):
     with pytest.raises(FileNotFoundError, match="split file not found"):
         ready(root, split_file=str(tmp_path / "none.txt"))
+    (tmp_path / "split.txt").write_text("train\tff1010bird/wav/1000.wav\ntrain\tff1010bird/wav/9.wav\n")
+    with pytest.raises(ValueError, match="split.txt line 2: 'ff1010bird/wav/9.wav' is not an item"):
+        ready(root, split_file=str(tmp_path / "split.txt"))
     (tmp_path / "split.txt").write_text("train\tff1010bird/wav/1000.wav\n")
     with pytest.raises(ValueError, match=r"split\(s\) \['valid', 'test'\] have no clip"):
         ready(root, split_file=str(tmp_path / "split.txt"))

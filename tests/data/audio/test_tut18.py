@@ -67,16 +67,23 @@ def test_classes_and_the_split_note(root):
     assert (datamodule.clip_seconds, datamodule.train_seconds) == (5.0, 5.0)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_test_is_fold1_evaluate_and_valid_takes_whole_locations(root, seed):
-    datamodule = ready(root, seed=seed)
+@pytest.mark.parametrize("split_seed", [0, 1])
+def test_test_is_fold1_evaluate_and_valid_takes_whole_locations(root, split_seed):
+    datamodule = ready(root, split_seed=split_seed)
     train, valid, test = (set(names(datamodule, split)) for split in SPLITS)
     assert test == listed(root, "fold1_evaluate.txt") and len(test) == 20
     assert train | valid == listed(root, "fold1_train.txt") and not train & valid
-    assert valid and all(in_valid(seed, location(name)) for name in valid)
-    assert not any(in_valid(seed, location(name)) for name in train)
+    assert valid and all(in_valid(split_seed, location(name)) for name in valid)
+    assert not any(in_valid(split_seed, location(name)) for name in train)
     locations = [{location(name) for name in split} for split in (train, valid, test)]
     assert not (locations[0] & locations[1] or locations[0] & locations[2] or locations[1] & locations[2])
+
+
+def test_the_split_seed_moves_clips_and_the_training_seed_does_not(root):
+    split = [names(ready(root), split) for split in SPLITS]
+    assert [names(ready(root, seed=5), split) for split in SPLITS] == split
+    assert [names(ready(root, split_seed=1), split) for split in SPLITS] != split
+    assert "split_seed 1" in TUT18DataModule(str(root), split_seed=1).split_note
 
 
 def test_labels_batches_and_subclips(root):
@@ -95,7 +102,7 @@ def test_labels_batches_and_subclips(root):
 
 def test_split_files_round_trip_and_worked_example(root, tmp_path):
     written = tmp_path / "split.txt"
-    datamodule = ready(root, seed=1)
+    datamodule = ready(root, split_seed=1)
     datamodule.write_split_file(written)
     lines = written.read_text().splitlines()
     assert lines == sorted(lines) and len(lines) == 80 and lines[0].startswith("test\taudio/")
@@ -185,14 +192,17 @@ def hub_tables(identifier: bool = True, paths: bool = False) -> dict:
     return {"train": table(("barcelona", "helsinki", "lisbon"), 2), "test": table(("london",), 1)}
 
 
-@pytest.mark.parametrize(("identifier", "paths"), [(True, False), (False, True)])
-def test_hub_carves_valid_by_location(identifier, paths):
+@pytest.mark.parametrize(("identifier", "paths", "split_seed"), [(True, False, 0), (False, True, 1)])
+def test_hub_carves_valid_by_location(identifier, paths, split_seed):
+    """Valid holds the locations the hash of `split_seed` names; the training seed plays no part."""
     tables = hub_tables(identifier, paths)
-    datamodule = TUT18DataModule(hub=tables, batch_size=4)
+    datamodule = TUT18DataModule(hub=tables, batch_size=4, seed=5, split_seed=split_seed)
     datamodule.setup()
     splits = datamodule._splits
     expected = [f"{c}-{s}" for s, _ in enumerate(layout.SCENES) for c in ("barcelona", "helsinki", "lisbon")]
-    valid_rows = [2 * i + g for i, place in enumerate(expected) if in_valid(0, place) for g in range(2)]
+    valid_rows = [
+        2 * i + g for i, place in enumerate(expected) if in_valid(split_seed, place) for g in range(2)
+    ]
     assert list(splits["valid"].rows) == valid_rows and valid_rows
     assert sorted([*splits["train"].rows, *splits["valid"].rows]) == list(range(60))
     assert list(splits["test"].rows) == list(range(10)) and splits["test"].table.num_rows == 10

@@ -81,6 +81,17 @@ def test_the_split_is_tfds_rule_over_the_speakers(root):
     assert datamodule.canonical and "RandomState(0)" in datamodule.split_note
 
 
+def test_the_split_seed_moves_speakers_and_the_training_seed_does_not(root):
+    split = [clip_paths(ready(root), split) for split in SPLITS]
+    moved = ready(root, split_seed=1)
+    assert [clip_paths(ready(root, seed=5), split) for split in SPLITS] == split
+    assert ready(root, seed=5).canonical and not moved.canonical and "RandomState(1)" in moved.split_note
+    order = sorted({name.split("-")[0] for _, name in layout.SUBMISSIONS})
+    np.random.RandomState(1).shuffle(order)
+    assert speakers(clip_paths(moved, "valid")) == set(order[14:15]) - {layout.FLAC_ONLY.split("-")[0]}
+    assert [clip_paths(moved, split) for split in SPLITS] != split
+
+
 def test_clips_are_every_wav_labelled_by_language(root):
     datamodule = ready(root)
     paths = [path for split in SPLITS for path in clip_paths(datamodule, split)]
@@ -113,16 +124,18 @@ def test_a_written_split_file_reads_back_the_same_split(root, tmp_path):
     again = ready(root, split_file=str(split_file))
     assert not again.canonical and str(split_file) in again.split_note
     for split in SPLITS:
-        assert clip_paths(again, split) == sorted(clip_paths(datamodule, split))
+        assert clip_paths(again, split) == clip_paths(datamodule, split)
 
 
 def test_bad_split_files_name_the_line_or_item(root, tmp_path):
     split_file = tmp_path / "split.tsv"
-    split_file.write_text("train\tde/Trunk/Audio/Main/16kHz_16bit/x/wav/a.wav\ndev\tx.wav\n")
-    with pytest.raises(ValueError, match=r"split.tsv line 2: expected `<train\|valid\|test>\\t<item id>`"):
+    split_file.write_text(
+        "train\tde/Trunk/Audio/Main/16kHz_16bit/Aaron-20070101-abc/wav/a0001.wav\ndev\tx.wav\n"
+    )
+    with pytest.raises(ValueError, match=r"split.tsv line 2: expected '<split>\\t<item id>'.*'dev\\tx.wav'"):
         ready(root, split_file=str(split_file))
     split_file.write_text("".join(f"{s}\tde/Trunk/Audio/Main/16kHz_16bit/nobody/wav/a.wav\n" for s in SPLITS))
-    with pytest.raises(FileNotFoundError, match=r"1 of 1 clips of .*split.tsv \(train\).*nobody"):
+    with pytest.raises(ValueError, match=r"split.tsv line 1: 'de/Trunk/.*/nobody/wav/a.wav' is not an item"):
         ready(root, split_file=str(split_file))
     with pytest.raises(FileNotFoundError, match="split file not found"):
         ready(root, split_file=str(tmp_path / "none.tsv"))
@@ -159,7 +172,7 @@ def test_missing_root_and_root_or_hub(tmp_path):
         ready(tmp_path)
     with pytest.raises(ValueError, match="exactly one of root= .* and hub="):
         VoxForgeDataModule()
-    assert VoxForgeDataModule.HUB is None and not VoxForgeDataModule(str(tmp_path), seed=1).canonical
+    assert VoxForgeDataModule.HUB is None and not VoxForgeDataModule(str(tmp_path), split_seed=1).canonical
     table = hub.audio_table({"language": ["de"]}, [hub.tone(300, 0.5, 16000)], 16000)
     with pytest.raises(NotImplementedError, match="no Hugging Face source; pass root="):
         VoxForgeDataModule(hub={"train": table}).setup()
