@@ -1,6 +1,6 @@
 """Audio front-end: decoding, fixed-length clips and batching, Kaldi fbank and log-mel features."""
 
-from ssl_lightning.audio.clips import collate_audio, crop_or_pad, split_subclips
+from ssl_lightning.audio.clips import collate_audio, crop_or_pad, spaced_crops, split_subclips
 from ssl_lightning.audio.fbank import (
     BEATS_FBANK_MEAN,
     BEATS_FBANK_STD,
@@ -27,5 +27,6 @@ __all__ = [
     "load_audio_with_rate",
     "normalize_fbank",
     "num_frames",
+    "spaced_crops",
     "split_subclips",
 ]

@@ -81,6 +81,24 @@ def split_subclips(
     return subclips.contiguous(), padding_mask.contiguous()
 
 
+def spaced_crops(waveform: Tensor, num_samples: int, count: int) -> tuple[Tensor, Tensor]:
+    """`count` equally spaced crops of `[T]` that overlap when needed: (clips `[K, num_samples]`, padding_mask
+    bool `[K, num_samples]`), crop k starting at round(k (T - num_samples) / (count - 1)), so the first starts
+    the clip and the last ends it (HARES' AudioSet evaluation: 10 crops of 3 s of a 10 s clip). A clip no
+    longer than num_samples gives K = 1, zero-padded at the end.
+    """
+    _check_waveform(waveform, num_samples)
+    if not isinstance(count, Integral) or count < 1:
+        raise ValueError(f"count must be a positive int; got {count!r}")
+    length = waveform.shape[0]
+    if length <= num_samples or count == 1:
+        clip, mask = crop_or_pad(waveform, num_samples, mode="start")
+        return clip[None], mask[None]
+    starts = [round(k * (length - num_samples) / (count - 1)) for k in range(count)]
+    clips = torch.stack([waveform[start : start + num_samples] for start in starts])
+    return clips, torch.zeros(clips.shape, dtype=torch.bool, device=waveform.device)
+
+
 def _collate_values(key: str, values: list[Any]) -> Tensor | list[Any]:
     """Stack tensors, turn bools/ints/floats into bool/int64/float32 tensors, keep anything else as a list."""
     if all(isinstance(value, Tensor) for value in values):

@@ -1,7 +1,7 @@
 """Datasets and LightningDataModules, grouped by modality and role:
 
-    data/audio/      real audio data sets from their canonical layouts (ESC-50, Speech Commands, AudioSet,
-                     LibriSpeech) and any folder of audio files
+    data/audio/      real audio data sets from their canonical layouts or Hugging Face copies (the HARES
+                     tasks, LibriSpeech), any folder of audio files, hear-preprocess task folders
     data/image/      image data sets (CIFAR-10/100, ImageNet-style folders, scikit-learn's digits)
     data/text/       text corpora as token blocks (plain-text files, `datasets`, the embedded pydoc topics)
     data/embedded/   benchmarks generated on first use (hares-mini)
@@ -15,10 +15,19 @@ from ssl_lightning.data.audio import (
     AudioClassificationDataModule,
     AudioFolderDataModule,
     AudioSetDataModule,
+    BirdsongDataModule,
     ESC50DataModule,
+    FluentSpeechCommandsDataModule,
+    HearTaskDataModule,
+    HubSource,
     LibriSpeechDataModule,
+    MagnaTagATuneDataModule,
+    NSynthDataModule,
     SpeechCommandsDataModule,
+    TUT18DataModule,
     UnlabeledAudioDataModule,
+    VoxCeleb1DataModule,
+    VoxForgeDataModule,
 )
 from ssl_lightning.data.embedded import HaresMiniDataModule
 from ssl_lightning.data.image import (
@@ -39,21 +48,30 @@ __all__ = [
     "AudioClassificationDataModule",
     "AudioFolderDataModule",
     "AudioSetDataModule",
-    "CIFAR10DataModule",
+    "BirdsongDataModule",
     "CIFAR100DataModule",
+    "CIFAR10DataModule",
     "DigitsDataModule",
     "ESC50DataModule",
+    "FluentSpeechCommandsDataModule",
     "HaresMiniDataModule",
+    "HearTaskDataModule",
+    "HubSource",
     "ImageDataModule",
     "ImageFolderDataModule",
     "LibriSpeechDataModule",
+    "MagnaTagATuneDataModule",
     "ManifestAudioDataset",
     "ManifestRow",
+    "NSynthDataModule",
     "ShardReport",
     "SpeechCommandsDataModule",
     "StreamingAudioDataModule",
+    "TUT18DataModule",
     "TextDataModule",
     "UnlabeledAudioDataModule",
+    "VoxCeleb1DataModule",
+    "VoxForgeDataModule",
     "WeightedDistributedSampler",
     "inverse_frequency_weights",
     "label_fraction_subset",

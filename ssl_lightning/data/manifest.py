@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ssl_lightning.audio import AudioDecodeError, crop_or_pad, load_audio, split_subclips
+from ssl_lightning.audio import AudioDecodeError, crop_or_pad, load_audio, spaced_crops, split_subclips
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("path", "split", "label")
 LABEL_SEPARATOR = ";"
@@ -136,8 +136,9 @@ class ManifestAudioDataset(Dataset):
             from torch's global generator, which DataLoader seeds per worker); `num_samples=None`
             keeps whole clips (the collate pads them).
         "subclips": one item per sub-clip: each clip is cut into contiguous sub-clips of `num_samples`
-            (`split_subclips`, the last one zero-padded), all sharing the clip's `clip_id` so that
-            evaluation can average their scores. The index is built from the file headers.
+            (`split_subclips`, the last one zero-padded), or with `crops=K` into K equally spaced,
+            overlapping crops (`spaced_crops`), all sharing the clip's `clip_id` so that evaluation can
+            average their scores. The index is built from the file headers.
 
     Items: `audio` float32 [num_samples], `padding_mask` bool [num_samples] (True = padding),
     `clip_id` int64 scalar (the clip's position in `items`), and `label`: int64 scalar class index
@@ -161,6 +162,7 @@ class ManifestAudioDataset(Dataset):
         num_samples: int | None = None,
         mode: Mode = "random_crop",
         on_error: OnError = "raise",
+        crops: int | None = None,
     ) -> None:
         if label_type not in ("single", "multi", "none"):
             raise ValueError(f"label_type must be 'single', 'multi' or 'none', got {label_type!r}")
@@ -172,6 +174,9 @@ class ManifestAudioDataset(Dataset):
             raise ValueError(
                 f"num_samples must be a positive int (required for mode='subclips'), got {num_samples}"
             )
+        if crops is not None and (mode != "subclips" or not isinstance(crops, int) or crops < 1):
+            raise ValueError(f"crops must be a positive int and goes with mode='subclips'; got {crops!r}")
+        self.crops = crops
         self.paths = PackedPaths(path for path, _ in items)
         self.classes = tuple(classes)
         self.label_type = label_type
@@ -191,7 +196,11 @@ class ManifestAudioDataset(Dataset):
         if mode == "random_crop":
             self._clip, self._subclip = kept, np.zeros_like(kept)
         else:
-            per_clip = 1 + np.ceil(np.maximum(lengths[kept] - num_samples, 0) / num_samples).astype(np.int64)
+            longer = lengths[kept] > num_samples
+            if crops is None:
+                per_clip = 1 + np.ceil(np.maximum(lengths[kept] - num_samples, 0) / num_samples).astype(np.int64)
+            else:
+                per_clip = np.where(longer, crops, 1).astype(np.int64)
             self._clip = np.repeat(kept, per_clip)
             self._subclip = np.arange(self._clip.size) - np.repeat(np.cumsum(per_clip) - per_clip, per_clip)
         self._cached: tuple[int, Tensor, Tensor] | None = None
@@ -281,7 +290,11 @@ class ManifestAudioDataset(Dataset):
     def _subclips(self, clip: int) -> tuple[Tensor, Tensor]:
         """[K, num_samples] sub-clips and padding masks of one clip (the last clip read is cached)."""
         if self._cached is None or self._cached[0] != clip:
-            self._cached = (clip, *split_subclips(self.read(clip), self.num_samples))
+            waveform = self.read(clip)
+            if self.crops is None:
+                self._cached = (clip, *split_subclips(waveform, self.num_samples))
+            else:
+                self._cached = (clip, *spaced_crops(waveform, self.num_samples, self.crops))
         return self._cached[1], self._cached[2]
 
     def _decodable_crop(self, index: int) -> tuple[int, Tensor]:

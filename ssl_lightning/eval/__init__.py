@@ -1,5 +1,7 @@
-"""Evaluation: frozen-feature extraction, linear/MLP probes, clip-level metrics and reports."""
+"""Evaluation: frozen-feature extraction, linear/MLP probes, clip-level metrics, suites (hares-mini, HARES)
+and reports."""
 
+from ssl_lightning.eval.callback import HaresSuite, ProbeEvaluation
 from ssl_lightning.eval.features import FeatureSet, extract_features
 from ssl_lightning.eval.metrics import (
     METRICS,
@@ -24,8 +26,10 @@ __all__ = [
     "METRIC_LABEL_TYPE",
     "FeatureSet",
     "FixedPrecision",
+    "HaresSuite",
     "LinearProbe",
     "ProbeConfig",
+    "ProbeEvaluation",
     "TaskResult",
     "accuracy",
     "aggregate_subclips",

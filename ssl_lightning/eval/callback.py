@@ -1,9 +1,9 @@
-"""`ProbeEvaluation`: run a suite's linear probes on the method being trained.
+"""`ProbeEvaluation` and `HaresSuite`: run a suite's linear probes on the method being trained.
 
-Add it to a recipe's `trainer.callbacks`; it probes at the end of `fit` (and every
-`every_n_epochs` epochs when set), logs `probe/<task>` to the trainer's loggers and writes the
-report under the run's log directory. Features are extracted on global rank 0 only (suites here
-are small); other ranks wait at the barrier.
+Add one to a recipe's `trainer.callbacks`; it probes at the end of `fit` (and every `every_n_epochs`
+epochs when set), logs `probe/<task>` to the trainer's loggers and writes the report (tables, one JSON
+per task, bar chart) under the run's log directory. Features are extracted on global rank 0 only; other
+ranks wait at the barrier. Nothing is kept in the checkpoint: a resumed fit probes at the same epochs.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import lightning as L
 
-from ssl_lightning.eval.evaluate import SuiteRunner
+from ssl_lightning.eval.evaluate import SuiteRunner, check_paper_models, write_outputs
 from ssl_lightning.eval.probe import ProbeConfig
-from ssl_lightning.eval.report import format_table, write_report
-from ssl_lightning.eval.suites import get_suite
+from ssl_lightning.eval.registry import get_suite
+from ssl_lightning.eval.suite_report import format_suite_table
 from ssl_lightning.methods.base import SSLMethod
 
 
@@ -29,6 +29,8 @@ class ProbeEvaluation(L.Callback):
         probe: probe settings.
         data_root: the suite's data root (library default when None).
         batch_size: feature-extraction batch size.
+        protocol: `cached` features or fresh `random_crop`s for the heads' training (see `evaluate`).
+        paper_models: published models shown beside the results (the suite's default when None).
     """
 
     def __init__(
@@ -39,10 +41,15 @@ class ProbeEvaluation(L.Callback):
         probe: ProbeConfig | None = None,
         data_root: str | None = None,
         batch_size: int = 64,
+        protocol: str = "cached",
+        paper_models: list[str] | None = None,
     ) -> None:
         self.suite, self.tasks, self.every_n_epochs = suite, tasks, every_n_epochs
         self.probe, self.data_root, self.batch_size = probe or ProbeConfig(), data_root, batch_size
-        get_suite(suite).select(tasks)  # fail at start-up, not after training, on a bad name
+        self.protocol = protocol
+        # fail at start-up, not after training, on a bad name
+        self.paper_models = check_paper_models(get_suite(suite), paper_models)
+        get_suite(suite).select(tasks)
 
     def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, tag: str) -> None:
         if not isinstance(pl_module, SSLMethod):
@@ -56,6 +63,7 @@ class ProbeEvaluation(L.Callback):
                 self.batch_size,
                 device=str(pl_module.device),
                 progress=False,
+                protocol=self.protocol,
             )
             was_training = pl_module.training
             results = runner.probe_model(tag, pl_module)
@@ -63,8 +71,9 @@ class ProbeEvaluation(L.Callback):
             for logger in trainer.loggers:
                 logger.log_metrics({f"probe/{r.task}": r.value for r in results}, step=trainer.global_step)
             out = Path(trainer.log_dir or trainer.default_root_dir) / "probe" / tag
-            write_report(results, out, title=f"{self.suite} probe ({tag})")
-            print(format_table(results))
+            table = format_suite_table(results, runner.suite, self.paper_models)
+            print(table)
+            write_outputs(results, out, f"{self.suite} probe ({tag}, {self.protocol} features)", table, {})
         trainer.strategy.barrier("probe_evaluation")
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -74,3 +83,31 @@ class ProbeEvaluation(L.Callback):
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._run(trainer, pl_module, "final")
+
+
+class HaresSuite(ProbeEvaluation):
+    """The HARES suite's probes (`ssl_lightning.eval.hares`) on the method being trained: the chosen tasks
+    every `every_n_epochs` epochs and at the end of fit, read from their folders under `data_root`.
+
+    Args:
+        data_root: the folder holding each data set's folder (see `ssl_lightning.eval.hares.HARES_DATA`).
+        tasks: subset of the 12 tasks (all by default).
+        every_n_epochs, probe, batch_size, protocol, paper_models: as `ProbeEvaluation`.
+    """
+
+    def __init__(
+        self,
+        data_root: str,
+        tasks: list[str] | None = None,
+        every_n_epochs: int | None = None,
+        probe: ProbeConfig | None = None,
+        batch_size: int = 64,
+        protocol: str = "cached",
+        paper_models: list[str] | None = None,
+    ) -> None:
+        if not Path(data_root).expanduser().is_dir():
+            raise FileNotFoundError(
+                f"HaresSuite data_root {data_root!r} is not a folder; pass the folder holding the HARES data "
+                "sets' folders (docs/hares.md)"
+            )
+        super().__init__("hares", tasks, every_n_epochs, probe, data_root, batch_size, protocol, paper_models)

@@ -13,31 +13,35 @@ from __future__ import annotations
 
 import copy
 import inspect
+import itertools
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import docstring_parser
 import lightning as L
 import torch
 from jsonargparse import ArgumentParser, lazy_instance
-from torch import nn
+from torch import Tensor, nn
 
 from ssl_lightning.backbones import ByolAEncoder
 from ssl_lightning.checkpoint_io import CheckpointReadError, ensure_writable_folder
 from ssl_lightning.eval.features import FeatureSet, extract_features
 from ssl_lightning.eval.metrics import aggregate_subclips, compute_metric
 from ssl_lightning.eval.probe import LinearProbe, ProbeConfig
-from ssl_lightning.eval.report import TaskResult, format_table, plot_embeddings, write_report
-from ssl_lightning.eval.suites import Suite, get_suite
+from ssl_lightning.eval.registry import get_suite
+from ssl_lightning.eval.report import TaskResult, plot_embeddings, write_report
+from ssl_lightning.eval.suite_report import format_suite_table, write_task_files
+from ssl_lightning.eval.suites import Suite, SuiteTask
 from ssl_lightning.methods import FrozenEncoder, SSLMethod, SupervisedClassifier, load_method
 from ssl_lightning.nn.optim import OptimizerConfig
 
 BASELINES = ("random-init", "supervised")
-LIST_ARGUMENTS = {"ckpt": "+", "tasks": "+", "baselines": "*"}
+LIST_ARGUMENTS = {"ckpt": "+", "tasks": "+", "baselines": "*", "paper_models": "*"}
 """`evaluate` arguments that take several values on the command line, with their argparse `nargs`."""
 
 
@@ -73,8 +77,18 @@ def random_init_like(encoder: nn.Module, seed: int = 0) -> nn.Module:
     return fresh
 
 
+PROTOCOLS = ("cached", "random_crop")
+"""How probe heads train: on features cached once per split (the fast path), or on the features of fresh
+random training crops at every step (the paper's downstream training, one encoder pass per step)."""
+
+
 class SuiteRunner:
-    """Runs probes (and the supervised baseline) of models over the tasks of one suite."""
+    """Runs probes (and the supervised baseline) of models over the tasks of one suite.
+
+    Each task's classes and label type come from its datamodule; the task (`SuiteTask`) says how it is
+    probed: metric, head, evaluation crops and folds. Cross-validated tasks run once per fold and report the
+    mean. Valid and test scores are clip-level (sub-clip probabilities averaged per clip).
+    """
 
     def __init__(
         self,
@@ -86,25 +100,63 @@ class SuiteRunner:
         num_workers: int = 0,
         device: str = "auto",
         progress: bool = True,
+        protocol: str = "cached",
     ) -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
         self.suite, self.specs = suite, suite.select(tasks)
-        self.probe = probe or ProbeConfig()
+        self.probe, self.protocol = probe or ProbeConfig(), protocol
         self.data_kwargs = {"root": data_root, "batch_size": batch_size, "num_workers": num_workers}
         self.device = resolve_device(device)
         self.progress = progress
-        self._datamodules: dict[str, L.LightningDataModule] = {}
+        self._datamodules: dict[tuple[str, int | None], L.LightningDataModule] = {}
 
-    def datamodule(self, task: str) -> L.LightningDataModule:
-        if task not in self._datamodules:
-            dm = self.suite.datamodule(task, **self.data_kwargs)
+    def datamodule(self, task: str, fold: int | None = None) -> L.LightningDataModule:
+        """The set-up datamodule of `task` (of `fold` for a cross-validated task), built once."""
+        if (task, fold) not in self._datamodules:
+            dm = self.suite.datamodule(task, fold=fold, **self.data_kwargs)
             dm.prepare_data()
             dm.setup("fit")
-            self._datamodules[task] = dm
-        return self._datamodules[task]
+            self._datamodules[task, fold] = dm
+        return self._datamodules[task, fold]
 
-    def features(self, embed_fn, task: str, split: str, desc: str) -> FeatureSet:
-        loader = self.datamodule(task).subclip_dataloader(split)
+    def features(
+        self, embed_fn, spec: SuiteTask, split: str, desc: str, fold: int | None = None
+    ) -> FeatureSet:
+        """Frozen features of every sub-clip of `split` (valid and test: the task's evaluation crops)."""
+        crops = None if split == "train" else spec.eval_crops
+        loader = self.datamodule(spec.name, fold).subclip_dataloader(split, crops=crops)
         return extract_features(embed_fn, loader, self.device, progress=self.progress, desc=desc)
+
+    def _stream(self, embed_fn, dm: L.LightningDataModule) -> Iterator[tuple[Tensor, Tensor]]:
+        """Endless (features [B, D], labels) of fresh random training crops, epoch after epoch."""
+        for epoch in itertools.count():
+            loader = dm.train_dataloader()
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(epoch)
+            for batch in loader:
+                with torch.inference_mode():
+                    embedding = embed_fn({k: v.to(self.device) for k, v in batch.items()})
+                yield embedding.float().cpu().clone(), batch["label"].clone()
+
+    def _probe_fold(self, name: str, method: SSLMethod, spec: SuiteTask, fold: int | None):
+        """(test value, train features or None, test features) of one fold of one task."""
+        dm = self.datamodule(spec.name, fold)
+        tag = f"{name}:{spec.name}" + ("" if fold is None else f":fold{fold}")
+        slot_sizes = getattr(dm, "slot_sizes", None)
+        label_type = "slots" if slot_sizes is not None else dm.label_type
+        config = self.probe if spec.hidden_dim is None else replace(self.probe, hidden_dim=spec.hidden_dim)
+        probe = LinearProbe(config)
+        valid = self.features(method.embed, spec, "valid", f"{tag}:valid", fold)
+        task = (label_type, dm.num_classes, spec.metric, slot_sizes)
+        if self.protocol == "cached":
+            train = self.features(method.embed, spec, "train", f"{tag}:train", fold)
+            probe.fit(train, valid, *task)
+        else:
+            train = None
+            probe.fit_stream(self._stream(method.embed, dm), valid, *task)
+        test = self.features(method.embed, spec, "test", f"{tag}:test", fold)
+        return probe.evaluate(test, spec.metric), train, test
 
     def probe_model(
         self, name: str, method: SSLMethod, embeddings: dict[str, Embeddings] | None = None
@@ -118,15 +170,16 @@ class SuiteRunner:
         results = []
         for spec in self.specs:
             start = time.perf_counter()
-            train, valid, test = (
-                self.features(method.embed, spec.name, split, f"{name}:{spec.name}:{split}")
-                for split in ("train", "valid", "test")
-            )
-            probe = LinearProbe(self.probe).fit(train, valid, spec.label_type, spec.num_classes, spec.metric)
-            value = probe.evaluate(test, spec.metric)
-            results.append(self._result(spec, name, value, train, test, start))
-            if embeddings is not None and spec.label_type == "single":
-                embeddings[f"tsne_{name}_{spec.name}"] = (test, spec.classes)
+            folds = {fold: self._probe_fold(name, method, spec, fold) for fold in spec.folds or (None,)}
+            values = [value for value, _, _ in folds.values()]
+            _, train, test = folds[next(iter(folds))]
+            dm = self.datamodule(spec.name, next(iter(folds)))
+            extra = {"protocol": self.protocol}
+            if spec.folds:
+                extra["folds"] = dict(zip(spec.folds, values, strict=True))
+            results.append(self._result(spec, name, sum(values) / len(values), dm, train, test, start, extra))
+            if embeddings is not None and dm.label_type == "single":
+                embeddings[f"tsne_{name}_{spec.name}"] = (test, dm.classes)
         return results
 
     def supervised(
@@ -136,11 +189,17 @@ class SuiteRunner:
         results = []
         for spec in self.specs:
             start = time.perf_counter()
-            dm = self.datamodule(spec.name)
+            fold = spec.folds[0] if spec.folds else None
+            dm = self.datamodule(spec.name, fold)
+            if getattr(dm, "slot_sizes", None) is not None:
+                raise ValueError(
+                    f"the supervised baseline has no slot-filling head for task {spec.name!r}; leave it out "
+                    "with --tasks or --baselines random-init"
+                )
             model = SupervisedClassifier(
                 random_init_like(encoder),
-                num_classes=spec.num_classes,
-                label_type=spec.label_type,
+                num_classes=dm.num_classes,
+                label_type=dm.label_type,
                 optim=optim,
             )
             trainer = L.Trainer(
@@ -155,26 +214,52 @@ class SuiteRunner:
             )
             trainer.fit(model, train_dataloaders=dm.train_dataloader())
             model = model.to(self.device).eval()
-            train_set = self.features(model.predict_scores, spec.name, "train", f"{name}:{spec.name}:train")
-            test = self.features(model.predict_scores, spec.name, "test", f"{name}:{spec.name}:test")
+            tag = f"{name}:{spec.name}"
+            train_set = self.features(model.predict_scores, spec, "train", f"{tag}:train", fold)
+            test = self.features(model.predict_scores, spec, "test", f"{tag}:test", fold)
             scores, labels, _ = aggregate_subclips(test.features, test.clip_id, test.labels)
             value = compute_metric(spec.metric, scores, labels)
-            results.append(self._result(spec, name, value, train_set, test, start))
+            extra = {} if fold is None else {"folds": {fold: value}}
+            results.append(self._result(spec, name, value, dm, train_set, test, start, extra))
         return results
 
     def _result(
-        self, spec, model: str, value: float, train: FeatureSet, test: FeatureSet, start: float
+        self,
+        spec: SuiteTask,
+        model: str,
+        value: float,
+        dm: L.LightningDataModule,
+        train: FeatureSet | None,
+        test: FeatureSet,
+        start: float,
+        extra: dict,
     ) -> TaskResult:
+        """The result row, with the data's provenance (canonical split or not) in `extra`."""
+        provenance = {key: getattr(dm, key) for key in ("canonical", "split_note") if hasattr(dm, key)}
+        num_train = len(dm.dataset("train", "random_crop")) if train is None else train.num_clips
         return TaskResult(
             suite=self.suite.name,
             task=spec.name,
             model=model,
             metric=spec.metric,
             value=value,
-            num_train=int(train.clip_id.unique().numel()),
-            num_test=int(test.clip_id.unique().numel()),
+            num_train=int(num_train),
+            num_test=test.num_clips,
             seconds=time.perf_counter() - start,
+            extra={**provenance, **extra},
         )
+
+
+def check_paper_models(suite: Suite, paper_models: Sequence[str] | None) -> list[str]:
+    """`paper_models` (the suite's default selection when None), checked against the suite's published
+    models."""
+    chosen = list(suite.paper_models if paper_models is None else paper_models)
+    known = {model for task in suite.tasks.values() for model in task.paper}
+    if set(chosen) - known:
+        raise ValueError(
+            f"unknown paper_models {sorted(set(chosen) - known)}; suite {suite.name!r} has {sorted(known)}"
+        )
+    return chosen
 
 
 def checkpoint_names(entries: Sequence[str]) -> dict[str, str]:
@@ -218,11 +303,15 @@ def writable_dir(path: Path) -> Path:
 
 
 def write_outputs(
-    results: list[TaskResult], out: Path, title: str, embeddings: dict[str, Embeddings]
+    results: list[TaskResult], out: Path, title: str, table: str, embeddings: dict[str, Embeddings]
 ) -> dict[str, Path]:
-    """Write the report files and the embedding plots; ReportWriteError says where writing failed."""
+    """Write the report files (`suite.md`: the domain table `table`), one JSON per task and the embedding
+    plots; ReportWriteError says where writing failed."""
     try:
         files = write_report(results, out, title=title)
+        files["suite"] = out / "suite.md"
+        files["suite"].write_text(f"# {title}\n\n{table}", encoding="utf-8")
+        files |= write_task_files(results, out)
         for stem, (test, classes) in embeddings.items():
             files[stem] = plot_embeddings(test.features, test.labels, classes, out / f"{stem}.png")
     except OSError as error:
@@ -250,6 +339,8 @@ def evaluate(
     seed: int = 0,
     plot: bool = True,
     progress: bool = True,
+    protocol: str = "cached",
+    paper_models: list[str] | None = None,
 ) -> list[TaskResult]:
     """Evaluate checkpoints and baselines on a suite; print and write the per-task table.
 
@@ -272,6 +363,10 @@ def evaluate(
         device: `auto`, `cpu` or `cuda`.
         seed: seeds the baselines' initialisation and the probes.
         plot: write t-SNE plots of the test embeddings of each probed model.
+        protocol: `cached` (features once per split, heads in seconds) or `random_crop` (the head trains on
+            the frozen features of fresh random training crops at every step, as the paper does).
+        paper_models: published models shown beside the results (the suite's default selection when None;
+            HARES: any column of the paper's Table 4, see `ssl_lightning.eval.hares.PAPER_MODELS`).
     """
     L.seed_everything(seed, verbose=False)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # a trainer per task: keep output short
@@ -284,7 +379,11 @@ def evaluate(
     methods = {name: load_method(path) for name, path in checkpoint_names(ckpt or []).items()}
     if methods:
         encoder = next(iter(methods.values())).encoder
-    runner = SuiteRunner(get_suite(suite), tasks, probe, data_root, batch_size, num_workers, device, progress)
+    the_suite = get_suite(suite)
+    paper_models = check_paper_models(the_suite, paper_models)
+    runner = SuiteRunner(
+        the_suite, tasks, probe, data_root, batch_size, num_workers, device, progress, protocol
+    )
     out = writable_dir(Path(out_dir))
     embeddings: dict[str, Embeddings] | None = {} if plot else None
     results: list[TaskResult] = []
@@ -296,9 +395,12 @@ def evaluate(
         results += runner.supervised("supervised", encoder, supervised_steps, supervised_optim)
     for name, method in methods.items():
         results += runner.probe_model(name, method, embeddings)
-    print(format_table(results), flush=True)  # first: a report that cannot be written loses nothing
-    files = write_outputs(results, out, f"{suite} linear-probe evaluation", embeddings or {})
-    print(f"report: {', '.join(str(p) for p in files.values())}")
+    table = format_suite_table(results, the_suite, paper_models)
+    print(table, flush=True)  # first: a report that cannot be written loses nothing
+    title = f"{suite} linear-probe evaluation ({protocol} features)"
+    files = write_outputs(results, out, title, table, embeddings or {})
+    shown = [str(path) for key, path in files.items() if not key.startswith("task_")]
+    print(f"report: {', '.join(shown)}, and one JSON per task in {out / 'tasks'}")
     return results
 
 

@@ -1,4 +1,5 @@
-"""Clip-level metrics of the HARES protocol: sub-clip aggregation, top-1 accuracy and macro mAP.
+"""Clip-level metrics of the HARES protocol: sub-clip aggregation, top-1 accuracy, macro mAP and the
+all-slots accuracy of slot-filling tasks (Fluent Speech Commands).
 
 What is averaged over sub-clips are *probabilities*: softmax outputs for single-label tasks and
 per-class sigmoid outputs for multi-label tasks (`LinearProbe.predict_scores` returns those). HARES
@@ -8,8 +9,9 @@ one confident sub-clip from outvoting the others without bound.
 
 from __future__ import annotations
 
+import itertools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -107,11 +109,48 @@ def mean_average_precision(scores: Tensor, targets: Tensor) -> float:
     return per_class[has_positive].mean().item()
 
 
-METRICS: dict[str, Callable[[Tensor, Tensor], float]] = {"accuracy": accuracy, "mAP": mean_average_precision}
+def slot_ranges(slot_sizes: Sequence[int], num_classes: int) -> list[tuple[int, int]]:
+    """(start, end) column ranges of consecutive slots of sizes `slot_sizes`, which must sum to C."""
+    if not slot_sizes or any(size < 1 for size in slot_sizes) or sum(slot_sizes) != num_classes:
+        raise ValueError(
+            f"slot_sizes {list(slot_sizes)} must be positive and sum to the {num_classes} classes"
+        )
+    ends = list(itertools.accumulate(slot_sizes))
+    return list(zip([0, *ends[:-1]], ends, strict=True))
 
 
-def compute_metric(name: str, scores: Tensor, labels: Tensor) -> float:
-    """Metric `name` ("accuracy" or "mAP") of [M, C] scores against the matching labels."""
+def all_slots_accuracy(scores: Tensor, targets: Tensor, slot_sizes: Sequence[int]) -> float:
+    """Fraction in [0, 1] of the M items whose every slot is right: [M, C] scores and [M, C] targets hold
+    consecutive slots of sizes `slot_sizes` (C = their sum), each target slot one-hot; an item counts only
+    when the arg-max of every slot's scores is its target (HARES' Fluent Speech Commands rule)."""
+    if scores.ndim != 2 or targets.shape != scores.shape:
+        raise ValueError(
+            f"all-slots accuracy needs [M, C] scores and [M, C] slot targets, got {tuple(scores.shape)} and "
+            f"{tuple(targets.shape)}"
+        )
+    right = torch.ones(scores.shape[0], dtype=torch.bool, device=scores.device)
+    for start, end in slot_ranges(slot_sizes, scores.shape[1]):
+        target = targets[:, start:end]
+        if not (target.sum(dim=1) == 1).all():
+            raise ValueError(f"slot columns {start}:{end} of the targets must be one-hot in every row")
+        right &= scores[:, start:end].argmax(dim=1) == target.argmax(dim=1)
+    return right.float().mean().item()
+
+
+METRICS: dict[str, Callable[..., float]] = {
+    "accuracy": accuracy,
+    "mAP": mean_average_precision,
+    "all_slots": all_slots_accuracy,
+}
+
+
+def compute_metric(
+    name: str, scores: Tensor, labels: Tensor, slot_sizes: Sequence[int] | None = None
+) -> float:
+    """Metric `name` ("accuracy", "mAP", or "all_slots" with its `slot_sizes`) of [M, C] scores against the
+    matching labels."""
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; choose one of {sorted(METRICS)}")
-    return METRICS[name](scores, labels)
+    if (name == "all_slots") != (slot_sizes is not None):
+        raise ValueError(f"slot_sizes go with metric 'all_slots' and only with it; metric {name!r}")
+    return METRICS[name](scores, labels, *(() if slot_sizes is None else (slot_sizes,)))

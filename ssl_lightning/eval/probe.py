@@ -11,7 +11,8 @@ clip (`aggregate_subclips`) before the metric.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
@@ -21,11 +22,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ssl_lightning.eval.features import FeatureSet
-from ssl_lightning.eval.metrics import METRICS, aggregate_subclips, compute_metric
+from ssl_lightning.eval.metrics import METRICS, aggregate_subclips, compute_metric, slot_ranges
 from ssl_lightning.nn.schedules import warmup_cosine
 
-LabelType = Literal["single", "multi"]
-METRIC_LABEL_TYPE: dict[str, LabelType] = {"accuracy": "single", "mAP": "multi"}
+LabelType = Literal["single", "multi", "slots"]
+"""Labels: class ids ("single"), multi-hot ("multi"), or consecutive one-hot slots ("slots": one softmax
+and cross-entropy per slot, e.g. Fluent Speech Commands' action, object and location)."""
+METRIC_LABEL_TYPE: dict[str, LabelType] = {"accuracy": "single", "mAP": "multi", "all_slots": "slots"}
 
 
 @dataclass
@@ -95,6 +98,9 @@ class LinearProbe:
         self.config = config or ProbeConfig()
         self.head: nn.Module | None = None
         self.label_type: LabelType | None = None
+        self.num_classes: int | None = None
+        self.slot_sizes: tuple[int, ...] | None = None
+        self._slots: list[tuple[int, int]] | None = None
         self.mean: Tensor | None = None
         self.std: Tensor | None = None
         self.valid_history: list[tuple[int, float]] = []
@@ -114,52 +120,100 @@ class LinearProbe:
         label_type: LabelType,
         num_classes: int,
         metric: str,
+        slot_sizes: Sequence[int] | None = None,
     ) -> LinearProbe:
         """Train the head on `train` sub-clips; select on `valid` by `metric` when configured.
 
         Loss: cross-entropy on class ids for `label_type="single"`, BCE-with-logits on multi-hot
-        targets for `"multi"`.
+        targets for `"multi"`, one cross-entropy per slot summed for `"slots"` (sizes `slot_sizes`).
         """
+        if len(train) == 0:
+            raise ValueError("the train FeatureSet is empty; the probe needs at least one sub-clip")
+        self._start(label_type, num_classes, metric, slot_sizes)
+        for split, data in (("train", train), ("valid", valid)):
+            if data is not None:
+                _check_labels(data.labels, label_type, num_classes, split)
+        features = train.features.float()
+        self.mean, self.std = _standardization(features, self.config.standardize)
+        inputs = (features - self.mean) / self.std
+        targets = train.labels.long() if label_type == "single" else train.labels.float()
+        generator = torch.Generator().manual_seed(self.config.seed)
+        batches = _batch_indices(len(inputs), self.config.batch_size, generator)
+        return self._train(lambda: (inputs[index := next(batches)], targets[index]), valid, metric)
+
+    def fit_stream(
+        self,
+        batches: Iterator[tuple[Tensor, Tensor]],
+        valid: FeatureSet | None,
+        label_type: LabelType,
+        num_classes: int,
+        metric: str,
+        slot_sizes: Sequence[int] | None = None,
+        stats_batches: int = 10,
+    ) -> LinearProbe:
+        """As `fit`, on a stream of fresh (features [B, D], labels) batches, e.g. frozen embeddings of random
+        training crops drawn anew at every step (HARES' downstream training); the standardisation statistics
+        come from the first `stats_batches` batches, which are then trained on too."""
+        self._start(label_type, num_classes, metric, slot_sizes)
+        first = [next(batches) for _ in range(stats_batches)]
+        for _, labels in first:
+            _check_labels(labels, label_type, num_classes, "train")
+        self.mean, self.std = _standardization(
+            torch.cat([f.float() for f, _ in first]), self.config.standardize
+        )
+        stream = itertools.chain(first, batches)
+
+        def next_batch() -> tuple[Tensor, Tensor]:
+            features, labels = next(stream)
+            targets = labels.long() if label_type == "single" else labels.float()
+            return (features.float() - self.mean) / self.std, targets
+
+        return self._train(next_batch, valid, metric)
+
+    def _start(
+        self, label_type: LabelType, num_classes: int, metric: str, slot_sizes: Sequence[int] | None
+    ) -> None:
+        """Check the task description and reset the fitted state."""
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(METRICS)}")
         if label_type in METRIC_LABEL_TYPE.values() and METRIC_LABEL_TYPE[metric] != label_type:
             raise ValueError(
                 f"metric {metric!r} needs label_type {METRIC_LABEL_TYPE[metric]!r}, got {label_type!r}"
             )
-        if len(train) == 0:
-            raise ValueError("the train FeatureSet is empty; the probe needs at least one sub-clip")
-        for split, data in (("train", train), ("valid", valid)):
-            if data is not None:
-                _check_labels(data.labels, label_type, num_classes, split)
-        if valid is not None and valid.features.shape[1] != train.features.shape[1]:
-            raise ValueError(
-                f"valid features have D={valid.features.shape[1]}, train D={train.features.shape[1]}"
-            )
-        cfg = self.config
-        self.label_type = label_type
-        features = train.features.float()
-        self.mean, self.std = _standardization(features, cfg.standardize)
-        inputs = (features - self.mean) / self.std
-        targets = train.labels.long() if label_type == "single" else train.labels.float()
+        if (label_type == "slots") != (slot_sizes is not None):
+            raise ValueError(f"slot_sizes go with label_type 'slots' and only with it; got {label_type!r}")
+        self.slot_sizes = None if slot_sizes is None else tuple(slot_sizes)
+        self._slots = None if slot_sizes is None else slot_ranges(slot_sizes, num_classes)
+        self.label_type, self.num_classes = label_type, num_classes
         self.valid_history, self.best_step, self.best_valid = [], None, None
+
+    def _loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        if self.label_type == "single":
+            return F.cross_entropy(logits, targets)
+        if self.label_type == "multi":
+            return F.binary_cross_entropy_with_logits(logits, targets)
+        return sum(F.cross_entropy(logits[:, a:b], targets[:, a:b].argmax(dim=1)) for a, b in self._slots)
+
+    def _train(
+        self, next_batch: Callable[[], tuple[Tensor, Tensor]], valid: FeatureSet | None, metric: str
+    ) -> LinearProbe:
+        """`max_steps` Adam steps with warmup + cosine on batches from `next_batch`, keeping the head with
+        the best `valid` metric when validating."""
+        cfg = self.config
+        if valid is not None and valid.features.shape[1] != self.mean.shape[0]:
+            raise ValueError(f"valid features have D={valid.features.shape[1]}, train D={self.mean.shape[0]}")
         validate = valid is not None and cfg.select_on_valid
         best_state = None
         with torch.random.fork_rng(devices=[]), _intra_op_threads(cfg.num_threads):
             torch.manual_seed(cfg.seed)
-            self.head = self._build_head(inputs.shape[1], num_classes)
-            generator = torch.Generator().manual_seed(cfg.seed)
+            self.head = self._build_head(self.mean.shape[0], self.num_classes)
             optimizer = torch.optim.Adam(self.head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
             scheduler = torch.optim.lr_scheduler.LambdaLR(
                 optimizer, lambda step: warmup_cosine(step, cfg.warmup_steps, cfg.max_steps)
             )
-            batches = _batch_indices(len(inputs), cfg.batch_size, generator)
             for step in range(1, cfg.max_steps + 1):
-                index = next(batches)
-                logits = self.head(inputs[index])
-                if label_type == "single":
-                    loss = F.cross_entropy(logits, targets[index])
-                else:
-                    loss = F.binary_cross_entropy_with_logits(logits, targets[index])
+                inputs, targets = next_batch()
+                loss = self._loss(self.head(inputs), targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -184,14 +238,19 @@ class LinearProbe:
                 f"expected [N, {self.mean.shape[0]}] features, got shape {tuple(features.shape)}"
             )
         logits = self.head((features.float() - self.mean) / self.std)
-        return logits.softmax(dim=-1) if self.label_type == "single" else logits.sigmoid()
+        if self.label_type == "single":
+            return logits.softmax(dim=-1)
+        if self.label_type == "multi":
+            return logits.sigmoid()
+        return torch.cat([logits[:, a:b].softmax(dim=-1) for a, b in self._slots], dim=1)
 
     def evaluate(self, test: FeatureSet, metric: str) -> float:
         """Clip-level `metric` on `test`: sub-clip probabilities averaged per clip_id, then the metric."""
         clip_scores, clip_labels, _ = aggregate_subclips(
             self.predict_scores(test.features), test.clip_id, test.labels
         )
-        return compute_metric(metric, clip_scores, clip_labels)
+        slot_sizes = self.slot_sizes if metric == "all_slots" else None
+        return compute_metric(metric, clip_scores, clip_labels, slot_sizes)
 
 
 @contextmanager
@@ -231,11 +290,11 @@ def _check_labels(labels: Tensor, label_type: str, num_classes: int, split: str)
             raise ValueError(
                 f"{split} labels span [{labels.min()}, {labels.max()}], outside [0, {num_classes})"
             )
-    elif label_type == "multi":
+    elif label_type in ("multi", "slots"):
         if labels.ndim != 2 or labels.shape[1] != num_classes:
             raise ValueError(
-                f"{split} labels must be [N, {num_classes}] multi-hot for label_type='multi', got "
+                f"{split} labels must be [N, {num_classes}] multi-hot for label_type={label_type!r}, got "
                 f"{tuple(labels.shape)}"
             )
     else:
-        raise ValueError(f"label_type must be 'single' or 'multi', got {label_type!r}")
+        raise ValueError(f"label_type must be 'single', 'multi' or 'slots', got {label_type!r}")

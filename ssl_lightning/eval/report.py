@@ -103,7 +103,8 @@ def format_table(results: Sequence[TaskResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """`json.dumps(default=...)` for report values: tensors and numpy values as lists, paths as strings."""
     if isinstance(value, Tensor | np.ndarray | np.generic):
         return value.tolist()
     if isinstance(value, Path):
@@ -159,13 +160,13 @@ def write_report(results: Sequence[TaskResult], out_dir: Path, title: str = "") 
     paths["md"].write_text(heading + format_table(results), encoding="utf-8")
     records = [asdict(r) for r in results]
     paths["json"].write_text(
-        json.dumps({"title": title, "results": records}, indent=2, default=_json_default), encoding="utf-8"
+        json.dumps({"title": title, "results": records}, indent=2, default=json_default), encoding="utf-8"
     )
     with paths["csv"].open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=[fld.name for fld in fields(TaskResult)])
         writer.writeheader()
         for record in records:
-            writer.writerow({**record, "extra": json.dumps(record["extra"], default=_json_default)})
+            writer.writerow({**record, "extra": json.dumps(record["extra"], default=json_default)})
     _plot_results(grid, paths["png"], title)
     return paths
 

@@ -1,26 +1,54 @@
-"""Evaluation suites: a named list of tasks and the datamodule that serves each task."""
+"""Evaluation suites: a named list of tasks, how each is probed, and the datamodule that serves it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightning as L
 
 from ssl_lightning.data.embedded.hares_mini import TASKS as HARES_MINI_TASKS
-from ssl_lightning.data.embedded.hares_mini import HaresMiniDataModule, TaskSpec
+from ssl_lightning.data.embedded.hares_mini import HaresMiniDataModule
+
+DOMAINS = ("environment", "speech", "music")
+
+
+@dataclass(frozen=True)
+class SuiteTask:
+    """How one task of a suite is probed; its classes and label type come from its datamodule.
+
+    Attributes:
+        name: the task's name in reports.
+        domain: "environment", "speech" or "music" (the HARES sub-suites).
+        metric: "accuracy", "mAP" or "all_slots".
+        hidden_dim: the probe head's hidden layer (None: linear; HARES AudioSet: an MLP of 512).
+        eval_crops: None: evaluate on contiguous sub-clips; K: on K equally spaced, overlapping crops.
+        folds: None, or the folds of a cross-validated task (each the test fold once; scores averaged).
+        paper: published scores of this task, in percent, by model (e.g. the HARES paper's Table 4).
+    """
+
+    name: str
+    domain: str
+    metric: str
+    hidden_dim: int | None = None
+    eval_crops: int | None = None
+    folds: tuple[int, ...] | None = None
+    paper: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
 class Suite:
-    """Tasks of one benchmark; `datamodule(task, **kwargs)` builds the loader of a task."""
+    """Tasks of one benchmark; `datamodule(task, fold=None, **kwargs)` builds the loaders of a task (of one
+    fold for cross-validated tasks); `kwargs` are root, batch_size, num_workers. `paper_models`: the
+    published models whose scores (`SuiteTask.paper`) reports show by default."""
 
     name: str
-    tasks: dict[str, TaskSpec]
+    tasks: dict[str, SuiteTask]
     datamodule: Callable[..., L.LightningDataModule]
+    paper_models: tuple[str, ...] = ()
 
-    def select(self, names: list[str] | None) -> list[TaskSpec]:
+    def select(self, names: list[str] | None) -> list[SuiteTask]:
         """The named tasks (all when `names` is None), with a clear error for unknown names."""
         if not names:
             return list(self.tasks.values())
@@ -30,17 +58,12 @@ class Suite:
         return [self.tasks[n] for n in names]
 
 
-def _hares_mini(task: str, root: str | None = None, **kwargs: Any) -> HaresMiniDataModule:
+def _hares_mini(
+    task: str, root: str | None = None, fold: int | None = None, **kwargs: Any
+) -> HaresMiniDataModule:
     return HaresMiniDataModule(task=task, root=root, **kwargs)
 
 
-SUITES: dict[str, Suite] = {
-    "hares-mini": Suite("hares-mini", dict(HARES_MINI_TASKS), _hares_mini),
-}
+HARES_MINI = {name: SuiteTask(name, spec.domain, spec.metric) for name, spec in HARES_MINI_TASKS.items()}
 
-
-def get_suite(name: str) -> Suite:
-    """The suite called `name`, with the list of known suites in the error."""
-    if name not in SUITES:
-        raise ValueError(f"unknown suite {name!r}; available suites: {', '.join(SUITES)}")
-    return SUITES[name]
+HARES_MINI_SUITE = Suite("hares-mini", HARES_MINI, _hares_mini)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ssl_lightning.audio import collate_audio, crop_or_pad, split_subclips
+from ssl_lightning.audio import collate_audio, crop_or_pad, spaced_crops, split_subclips
 
 RAMP = torch.arange(1.0, 11.0)  # [1, 2, ..., 10]: every sample names its position
 
@@ -129,3 +129,16 @@ def test_collate_reports_inconsistent_items() -> None:
         collate_audio([{"audio": torch.zeros(2), "padding_mask": torch.zeros(3, dtype=torch.bool)}])
     with pytest.raises(ValueError, match="empty"):
         collate_audio([])
+
+
+def test_spaced_crops_start_at_equal_steps_from_start_to_end():
+    waveform = torch.arange(10, dtype=torch.float32)
+    clips, mask = spaced_crops(waveform, num_samples=4, count=4)
+    # starts round(k * (10 - 4) / 3) = 0, 2, 4, 6: the first crop starts the clip, the last ends it
+    assert clips[:, 0].tolist() == [0.0, 2.0, 4.0, 6.0] and clips[-1, -1] == 9.0
+    assert clips.shape == (4, 4) and not mask.any()
+
+
+def test_spaced_crops_of_a_short_clip_is_one_padded_crop():
+    clips, mask = spaced_crops(torch.ones(3), num_samples=5, count=10)
+    assert clips.tolist() == [[1.0, 1.0, 1.0, 0.0, 0.0]] and mask.tolist() == [[False] * 3 + [True] * 2]

@@ -151,9 +151,10 @@ def test_documented_evaluate_commands_parse(tmp_path, monkeypatch):
     assert "--suite hares-mini --ckpt runs/version_0/checkpoints/last.ckpt" in commands
     assert "--suite hares-mini --ckpt NAME=path/to/last.ckpt" in commands
     parser = build_parser()
+    monkeypatch.chdir(REPO)  # commands name recipe files relative to the repository
     for command in commands:
         if command != "--help":
-            assert parser.parse_args(shlex.split(command)).suite == "hares-mini", command
+            assert parser.parse_args(shlex.split(command)).suite in ("hares-mini", "hares"), command
     cfg = parser.parse_args(shlex.split("--suite hares-mini --ckpt runs/version_0/checkpoints/last.ckpt"))
     assert cfg.ckpt == ["runs/version_0/checkpoints/last.ckpt"]
     monkeypatch.chdir(tmp_path)

@@ -126,7 +126,7 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
         self.seed, self.weighted_sampling = seed, weighted_sampling
         self.hub = hub
         self._splits: dict[str, list[Clip] | HubSplit] | None = None
-        self._datasets: dict[tuple[str, Mode], ManifestAudioDataset] = {}
+        self._datasets: dict[tuple[str, Mode, int | None], ManifestAudioDataset] = {}
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -172,11 +172,14 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
         if self._splits is None:
             if self.hub is None:
                 self._splits = self.read_splits()
+            elif type(self).hub_splits is AudioClassificationDataModule.hub_splits:
+                self.hub_splits({}, "")  # raises, before anything is downloaded
             else:
                 self._splits = self.hub_splits(*load_hub(self.hub, self.HUB))
 
-    def dataset(self, split: str, mode: Mode) -> ManifestAudioDataset:
-        """The dataset of `split` as random crops ("random_crop") or evaluation sub-clips ("subclips")."""
+    def dataset(self, split: str, mode: Mode, crops: int | None = None) -> ManifestAudioDataset:
+        """The dataset of `split` as random crops ("random_crop") or evaluation sub-clips ("subclips":
+        contiguous, or `crops` equally spaced overlapping ones per clip)."""
         if self._splits is None:
             raise RuntimeError(
                 f"{type(self).__name__}.setup() must run before asking for a dataset or loader"
@@ -185,11 +188,11 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
             raise ValueError(
                 f"{type(self).__name__} has no split {split!r}; its splits: {list(self._splits)}"
             )
-        if (split, mode) not in self._datasets:
+        if (split, mode, crops) not in self._datasets:
             label_type: LabelType = "none" if self.label_type is None else self.label_type
             clips = self._splits[split]
             kind = HubAudioDataset if isinstance(clips, HubSplit) else ManifestAudioDataset
-            self._datasets[split, mode] = kind(
+            self._datasets[split, mode, crops] = kind(
                 clips,
                 self.label_names,
                 label_type,
@@ -197,8 +200,9 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
                 num_samples=self.train_num_samples if mode == "random_crop" else self.eval_num_samples,
                 mode=mode,
                 on_error=self.on_error,
+                crops=crops,
             )
-        return self._datasets[split, mode]
+        return self._datasets[split, mode, crops]
 
     def _loader(self, dataset: ManifestAudioDataset, batch_size: int) -> DataLoader:
         return DataLoader(
@@ -248,6 +252,9 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
         """Sub-clips of the test split."""
         return self.subclip_dataloader("test")
 
-    def subclip_dataloader(self, split: str, batch_size: int | None = None) -> DataLoader:
-        """Sub-clips of `split` in split order (not shuffled), e.g. for frozen-feature extraction."""
-        return self._loader(self.dataset(split, "subclips"), batch_size or self.batch_size)
+    def subclip_dataloader(
+        self, split: str, batch_size: int | None = None, crops: int | None = None
+    ) -> DataLoader:
+        """Sub-clips of `split` in split order (not shuffled), e.g. for frozen-feature extraction: contiguous
+        ones of `clip_seconds`, or `crops` equally spaced, overlapping ones per clip."""
+        return self._loader(self.dataset(split, "subclips", crops), batch_size or self.batch_size)

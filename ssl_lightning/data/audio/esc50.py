@@ -123,6 +123,7 @@ class ESC50DataModule(AudioClassificationDataModule):
         valid_fold: "next" or "test", see above.
         hub: read the clips from Hugging Face instead of `root` (`"ashraq/esc50"`, or in-memory splits
             with its columns); see `AudioClassificationDataModule`.
+        train_seconds: training crop length (None: `clip_seconds`, whole clips).
     """
 
     HUB = HubSource("ashraq/esc50")
@@ -139,9 +140,17 @@ class ESC50DataModule(AudioClassificationDataModule):
         on_error: OnError = "raise",
         seed: int = 0,
         hub: HubInput | None = None,
+        train_seconds: float | None = None,
     ) -> None:
         super().__init__(
-            batch_size, num_workers, sample_rate, clip_seconds, on_error=on_error, seed=seed, hub=hub
+            batch_size,
+            num_workers,
+            sample_rate,
+            clip_seconds,
+            on_error=on_error,
+            seed=seed,
+            train_seconds=train_seconds,
+            hub=hub,
         )
         if (root is None) == (hub is None):
             raise ValueError(
@@ -185,6 +194,18 @@ class ESC50DataModule(AudioClassificationDataModule):
     @property
     def label_type(self) -> str:
         return "single"
+
+    @property
+    def canonical(self) -> bool:
+        """True: the official folds (HARES reports the mean over the five test folds)."""
+        return True
+
+    @property
+    def split_note(self) -> str:
+        """Which folds make each split, for reports."""
+        folds = ", ".join(f"{split} {list(f)}" for split, f in self.folds.items())
+        source = self.root if self.hub is None else f"hub {self.hub if isinstance(self.hub, str) else 'tables'}"
+        return f"ESC-50 official folds ({folds}) from {source}"
 
     def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
         """The folds of the hub copy's single table (every split of it, concatenated in order)."""

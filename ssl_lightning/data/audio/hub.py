@@ -146,12 +146,13 @@ class HubAudioDataset(ManifestAudioDataset):
         num_samples: int | None = None,
         mode: Mode = "random_crop",
         on_error: OnError = "raise",
+        crops: int | None = None,
     ) -> None:
         self.split = split
         self._rows = np.asarray(split.rows, dtype=np.int64)
         names = [f"{split.where} row {row}" for row in self._rows]
         items = list(zip(names, split.labels, strict=True))
-        super().__init__(items, classes, label_type, sample_rate, num_samples, mode, on_error)
+        super().__init__(items, classes, label_type, sample_rate, num_samples, mode, on_error, crops)
 
     def read(self, clip: int) -> Tensor:
         row = int(self._rows[clip])

@@ -1,0 +1,121 @@
+"""Suite reports: the per-task table grouped by domain, side by side with published scores, with domain
+averages and the suite score (HARES: the mean over its 12 tasks), and one JSON file per task.
+
+A domain average or suite score of a model is printed only when the model ran every task of it on the
+task's canonical data (the paper's splits); otherwise the cell says so, and a footnote names the tasks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from ssl_lightning.eval.report import MISSING, TaskResult, json_default
+from ssl_lightning.eval.suites import DOMAINS, Suite
+
+NOT_CANONICAL = "n/c"
+"""The cell of an average that would include a task run off its canonical data (or a missing task)."""
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    return None if not values or None in values else sum(values) / len(values)
+
+
+def _cell(value: float | None, percent: bool) -> str:
+    if value is None:
+        return MISSING
+    return f"{100 * value:.1f}" if percent else f"{value:.1f}"
+
+
+def suite_scores(results: Sequence[TaskResult], suite: Suite) -> dict[str, dict[str, float | None]]:
+    """Per model: each domain's mean and the suite score `suite.name` (mean over all its tasks), as fractions;
+    None where the model misses a task or ran one on non-canonical data."""
+    by_model: dict[str, dict[str, TaskResult]] = {}
+    for r in results:
+        by_model.setdefault(r.model, {})[r.task] = r
+    scores = {}
+    for model, tasks in by_model.items():
+
+        def value(name: str, tasks: dict[str, TaskResult] = tasks) -> float | None:
+            r = tasks.get(name)
+            return None if r is None or r.extra.get("canonical") is False else r.value
+
+        row = {
+            domain: _mean([value(t.name) for t in suite.tasks.values() if t.domain == domain])
+            for domain in DOMAINS
+            if any(t.domain == domain for t in suite.tasks.values())
+        }
+        row[suite.name] = _mean([value(name) for name in suite.tasks])
+        scores[model] = row
+    return scores
+
+
+def format_suite_table(results: Sequence[TaskResult], suite: Suite, paper_models: Sequence[str] = ()) -> str:
+    """Markdown table: tasks grouped by domain (the tasks of `results`, in suite order), one column per
+    evaluated model, then one per published model of `paper_models` (the tasks' `paper` scores); a row per
+    domain average and the suite score (see the module docstring)."""
+    models = list(dict.fromkeys(r.model for r in results))
+    values = {(r.task, r.model): r for r in results}
+    ran = [t for t in suite.tasks.values() if any(r.task == t.name for r in results)]
+    scores = suite_scores(results, suite)
+    header = ["task", "metric", *models, *(f"paper: {m}" for m in paper_models)]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join([":--", ":--", *["--:"] * (len(header) - 2)]) + "|",
+    ]
+
+    def average_row(label: str, key: str, tasks: list) -> str:
+        ours = [NOT_CANONICAL if scores[m][key] is None else _cell(scores[m][key], True) for m in models]
+        paper = [_cell(_mean([t.paper.get(p) for t in tasks]), False) for p in paper_models]
+        return "| " + " | ".join([f"**{label}**", "", *ours, *paper]) + " |"
+
+    for domain in DOMAINS:
+        tasks = [t for t in ran if t.domain == domain]
+        if not tasks:
+            continue
+        lines.append("| " + " | ".join([f"*{domain}*", "", *[""] * (len(header) - 2)]) + " |")
+        for t in tasks:
+            ours = []
+            for m in models:
+                r = values.get((t.name, m))
+                mark = "" if r is None or r.extra.get("canonical", True) else "†"
+                ours.append(_cell(None if r is None else r.value, True) + mark)
+            paper = [_cell(t.paper.get(p), False) for p in paper_models]
+            lines.append("| " + " | ".join([t.name, t.metric, *ours, *paper]) + " |")
+        all_tasks = [t for t in suite.tasks.values() if t.domain == domain]
+        lines.append(average_row(f"{domain} avg.", domain, all_tasks))
+    lines.append(
+        average_row(
+            suite.name.upper() if suite.name == "hares" else suite.name,
+            suite.name,
+            list(suite.tasks.values()),
+        )
+    )
+    off = sorted({r.task for r in results if r.extra.get("canonical") is False})
+    notes = (
+        [
+            f"† not the paper's split ({', '.join(off)}); see each task's `split_note` in tasks/<task>.json.",
+        ]
+        if off
+        else []
+    )
+    notes.append(
+        f"{NOT_CANONICAL}: an average is given only when every task of it ran on its canonical data."
+    )
+    return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
+
+
+def write_task_files(results: Sequence[TaskResult], out_dir: Path) -> dict[str, Path]:
+    """`<out_dir>/tasks/<task>.json` per task: every model's result with its provenance (`extra`)."""
+    folder = Path(out_dir) / "tasks"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for task in dict.fromkeys(r.task for r in results):
+        records = [asdict(r) for r in results if r.task == task]
+        paths[f"task_{task}"] = folder / f"{task}.json"
+        paths[f"task_{task}"].write_text(
+            json.dumps({"task": task, "results": records}, indent=2, default=json_default), encoding="utf-8"
+        )
+    return paths
