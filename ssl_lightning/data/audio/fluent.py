@@ -14,15 +14,29 @@ predicts the three slots with three softmax heads and counts an utterance right 
 location (values sorted within a slot), and `slot_sizes` gives the three group sizes ((6, 14, 4) on the
 real data) for a per-slot softmax probe and its all-slots accuracy.
 
-Hugging Face: no usable copy (`s3prl/superb` config `ic` is a loading script that needs this same manual
-download), so `HUB` is None and `root` is required.
+Hugging Face: no public copy (`s3prl/superb` config `ic` is a loading script that needs this same manual
+download), so `HUB` is None. `hub=` reads a copy of your own (in memory, a `save_to_disk` folder or a
+private hub id): splits `train`, `valid` (or `validation`) and `test`, each with the CSV's columns `path`,
+`speakerId`, `action`, `object`, `location` (`transcription` is not read) and an `audio` column. Built from
+the download:
+
+    import datasets
+    files = {split: f"{root}/data/{split}_data.csv" for split in ("train", "valid", "test")}
+    tables = datasets.load_dataset("csv", data_files=files)
+    tables = tables.map(lambda row: {"audio": f"{root}/{row['path']}"})
+    tables = tables.cast_column("audio", datasets.Audio())  # then .push_to_hub(<id>, private=True)
+
+The hub splits are taken as the official ones; `canonical` is True only when their sizes are the official
+23,132 / 3,118 / 3,793.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ssl_lightning.data.audio.datamodule import (
     AudioClassificationDataModule,
@@ -30,12 +44,13 @@ from ssl_lightning.data.audio.datamodule import (
     check_missing,
     check_splits,
 )
-from ssl_lightning.data.audio.hub import HubInput
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column
 from ssl_lightning.data.manifest import OnError
 
 SLOTS = ("action", "object", "location")
 SPLITS = ("train", "valid", "test")
 REQUIRED_COLUMNS = ("path", "speakerId", *SLOTS)
+OFFICIAL_SIZES = {"train": 23132, "valid": 3118, "test": 3793}
 DOWNLOAD = "https://fluent.ai/research/fluent-speech-commands/ (request form)"
 
 
@@ -51,6 +66,45 @@ class FluentUtterance:
     def labels(self) -> tuple[str, ...]:
         """The class names of the three slots: `("action=<value>", "object=<value>", "location=<value>")`."""
         return tuple(f"{slot}={value}" for slot, value in zip(SLOTS, self.slots, strict=True))
+
+
+def hub_split_tables(tables: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+    """The tables of a hub copy's own splits as train / valid / test (valid may be named `validation`), or
+    None when it names neither valid nor test (one table, e.g. the `train` a single pushed table loads as).
+
+    Raises:
+        ValueError: it names some of the three splits but not all, naming the splits it has.
+    """
+    valid = [name for name in ("valid", "validation") if name in tables]
+    if not valid and "test" not in tables:
+        return None
+    if "train" not in tables or "test" not in tables or len(valid) != 1:
+        raise ValueError(
+            f"{where} must have the splits train, valid (or validation) and test, or one table; it has "
+            f"{list(tables)}"
+        )
+    return {"train": tables["train"], "valid": tables[valid[0]], "test": tables["test"]}
+
+
+def merged_table(tables: Mapping[str, Any]) -> Any:
+    """All of a hub copy's splits as one `datasets.Dataset` (in split-name order), for a data set whose
+    split the library makes itself."""
+    import datasets
+
+    return datasets.concatenate_datasets([tables[name] for name in sorted(tables)])
+
+
+def fluent_utterance(row: Mapping[str, Any], where: str) -> FluentUtterance:
+    """The utterance of one row (a CSV line or a hub row; `where` names it in messages).
+
+    Raises:
+        ValueError: the path, speakerId or a slot is empty.
+    """
+    values = {column: "" if row[column] is None else str(row[column]).strip() for column in REQUIRED_COLUMNS}
+    empty = [column for column, value in values.items() if not value]
+    if empty:
+        raise ValueError(f"{where}: empty {empty} ({values['path']!r})")
+    return FluentUtterance(values["path"], values["speakerId"], tuple(values[slot] for slot in SLOTS))
 
 
 def split_csv(root: Path, split: str) -> Path:
@@ -76,21 +130,18 @@ def read_fluent_csv(csv_path: Path) -> list[FluentUtterance]:
         missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{csv_path} lacks column(s) {missing}; its header is {reader.fieldnames}")
-        for line, row in enumerate(reader, start=2):
-            empty = [column for column in REQUIRED_COLUMNS if not (row[column] or "").strip()]
-            if empty:
-                raise ValueError(f"{csv_path} line {line}: empty {empty} ({row['path']!r})")
-            slots = tuple(row[slot].strip() for slot in SLOTS)
-            utterances.append(FluentUtterance(row["path"].strip(), row["speakerId"].strip(), slots))
+        utterances = [fluent_utterance(row, f"{csv_path} line {line}") for line, row in enumerate(reader, 2)]
     return utterances
 
 
-def slot_values(splits: dict[str, list[FluentUtterance]], root: Path) -> tuple[tuple[str, ...], ...]:
+def slot_values(
+    splits: dict[str, list[FluentUtterance]], sources: Mapping[str, str]
+) -> tuple[tuple[str, ...], ...]:
     """The sorted values of every slot in the train split, after checking that valid and test use no other.
 
     Raises:
         ValueError: a valid or test utterance has a slot value that train lacks (a probe could never
-            predict it), naming the value, the slot and the file.
+            predict it), naming the value, the slot and the split's source (`sources[split]`).
     """
     values = tuple(sorted({u.slots[i] for u in splits["train"]}) for i in range(len(SLOTS)))
     for split in SPLITS[1:]:
@@ -98,8 +149,8 @@ def slot_values(splits: dict[str, list[FluentUtterance]], root: Path) -> tuple[t
             unknown = sorted({u.slots[i] for u in splits[split]} - set(values[i]))
             if unknown:
                 raise ValueError(
-                    f"{split_csv(root, split)} has {slot} value(s) {unknown} that "
-                    f"{split_csv(root, 'train')} lacks; the classes come from the train split"
+                    f"{sources[split]} has {slot} value(s) {unknown} that {sources['train']} lacks; the "
+                    "classes come from the train split"
                 )
     return values
 
@@ -113,7 +164,8 @@ class FluentSpeechCommandsDataModule(AudioClassificationDataModule):
 
     Args:
         root: the unpacked `fluent_speech_commands_dataset` folder (holds `data/` and `wavs/`).
-        hub: no Hugging Face copy exists; passing it raises (see the module docstring).
+        hub: a copy of your own in `datasets` form instead of `root` (splits and columns in the module
+            docstring; no public copy exists); see `AudioClassificationDataModule`.
     """
 
     def __init__(
@@ -141,8 +193,8 @@ class FluentSpeechCommandsDataModule(AudioClassificationDataModule):
         if (root is None) == (hub is None):
             raise ValueError(
                 "FluentSpeechCommandsDataModule needs exactly one of root= (the unpacked "
-                f"fluent_speech_commands_dataset folder, from {DOWNLOAD}) and hub=; it has no Hugging Face "
-                f"copy, so pass root. Got root={root!r}, hub={hub!r}"
+                f"fluent_speech_commands_dataset folder, from {DOWNLOAD}) and hub= (your own datasets copy: "
+                f"no public one exists); got root={root!r}, hub={hub!r}"
             )
         self.save_hyperparameters(ignore=["hub"])
         self.root = None if root is None else Path(root).expanduser()
@@ -150,17 +202,17 @@ class FluentSpeechCommandsDataModule(AudioClassificationDataModule):
         self._values: tuple[tuple[str, ...], ...] | None = None
 
     def _read_rows(self) -> tuple[dict[str, list[FluentUtterance]], tuple[tuple[str, ...], ...]]:
-        """The utterances of the three CSVs and the slot values (read once)."""
+        """The utterances of the three CSVs (or hub splits) and the slot values (read once)."""
+        if self._rows is None and self.root is None:
+            self.setup()  # the hub copy: the rows come with the tables
         if self._rows is None:
-            if self.root is None:
-                self.setup()  # raises: hub= has no reader here
             if not self.root.is_dir():
                 raise FileNotFoundError(
                     f"Fluent Speech Commands root not found: {self.root}. Request the data set at "
                     f"{DOWNLOAD}, unpack it and pass the fluent_speech_commands_dataset folder as root"
                 )
             rows = {split: read_fluent_csv(split_csv(self.root, split)) for split in SPLITS}
-            self._values = slot_values(rows, self.root)
+            self._values = slot_values(rows, {split: str(split_csv(self.root, split)) for split in SPLITS})
             self._rows = rows
         return self._rows, self._values
 
@@ -181,15 +233,51 @@ class FluentSpeechCommandsDataModule(AudioClassificationDataModule):
 
     @property
     def canonical(self) -> bool:
-        """True: the official CSV splits, the ones HARES used."""
-        return True
+        """True for the official CSV splits, the ones HARES used: from root, or hub splits of their sizes."""
+        if self.root is not None:
+            return True
+        return {split: len(rows) for split, rows in self._read_rows()[0].items()} == OFFICIAL_SIZES
 
     @property
     def split_note(self) -> str:
-        return (
-            "official splits: data/{train,valid,test}_data.csv of Fluent Speech Commands (speakers "
-            "disjoint), as HARES"
+        if self.root is not None:
+            return (
+                "official splits: data/{train,valid,test}_data.csv of Fluent Speech Commands (speakers "
+                "disjoint), as HARES"
+            )
+        sizes = " / ".join(str(len(rows)) for rows in self._read_rows()[0].values())
+        official = (
+            "the official sizes, as HARES" if self.canonical else "not the official 23132 / 3118 / 3793"
         )
+        return f"Fluent Speech Commands: the train / valid / test splits of a hub copy ({sizes}: {official})"
+
+    def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
+        """The copy's train / valid (or validation) / test tables, rows in order, labelled as the CSVs."""
+        where = f"Fluent Speech Commands hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        named = hub_split_tables(tables, where)
+        if named is None:
+            raise ValueError(
+                f"{where} must have the splits train, valid (or validation) and test; it has {list(tables)}"
+            )
+        rows = {}
+        for split, table in named.items():
+            columns = {column: hub_column(table, column, f"{where}[{split}]") for column in REQUIRED_COLUMNS}
+            rows[split] = [
+                fluent_utterance(dict(zip(columns, values, strict=True)), f"{where}[{split}] row {row}")
+                for row, values in enumerate(zip(*columns.values(), strict=True))
+            ]
+        self._values = slot_values(rows, {split: f"{where}[{split}]" for split in SPLITS})
+        self._rows = rows
+        return {
+            split: HubSplit(
+                table,
+                range(len(rows[split])),
+                [u.labels for u in rows[split]],
+                audio_column,
+                f"{where}[{split}]",
+            )
+            for split, table in named.items()
+        }
 
     def read_splits(self) -> dict[str, list[Clip]]:
         """Clips per split in CSV order, labelled with their three slots; missing audio is reported."""

@@ -130,10 +130,51 @@ def test_bad_csvs_name_the_file_line_or_value(fresh_root):
         ready(fresh_root)
 
 
-def test_root_or_hub_and_no_hub_copy(root):
+def hub_copy(root: Path, valid: str = "valid") -> dict:
+    """The layout's three CSVs as in-memory hub splits (the columns of the CSVs, audio from the wavs)."""
+    tables = {}
+    for split, name in (("train", "train"), ("valid", valid), ("test", "test")):
+        rows = csv_rows(root, split)
+        columns = {column: [row[column] for row in rows] for column in layout.HEADER[1:]}
+        waves = [soundfile.read(str(root / row["path"]))[0] for row in rows]
+        tables[name] = hub.audio_table(columns, waves, 16000)
+    return tables
+
+
+def labels_of(datamodule: FluentSpeechCommandsDataModule) -> dict:
+    return {
+        split: datamodule.dataset(split, "subclips").label_pairs() for split in ("train", "valid", "test")
+    }
+
+
+@pytest.mark.parametrize("valid", ["valid", "validation"])
+def test_a_hub_copy_gives_the_folder_classes_splits_and_labels(root, valid):
+    folder, copy = ready(root), FluentSpeechCommandsDataModule(hub=hub_copy(root, valid), batch_size=4)
+    copy.setup("fit")
+    assert copy.classes == folder.classes and copy.slot_sizes == (6, 14, 4)
+    for split, (items, classes) in labels_of(copy).items():
+        expected_items, expected_classes = labels_of(folder)[split]
+        assert torch.equal(items, expected_items) and torch.equal(classes, expected_classes)
+    assert [len(copy.dataset(s, "random_crop")) for s in ("train", "valid", "test")] == [28, 4, 4]
+    assert not copy.canonical  # 28 / 4 / 4 rows, not the official sizes
+    assert "hub copy (28 / 4 / 4: not the official" in copy.split_note
+    assert next(iter(copy.train_dataloader()))["label"].shape == (4, 24)
+
+
+def test_hub_copy_errors_name_the_column_or_split(root):
+    tables = hub_copy(root)
     with pytest.raises(ValueError, match="exactly one of root= .* and hub="):
         FluentSpeechCommandsDataModule()
     assert FluentSpeechCommandsDataModule.HUB is None
-    table = hub.audio_table({"action": ["activate"]}, [hub.tone(300, 0.5, 16000)], 16000)
-    with pytest.raises(NotImplementedError, match="no Hugging Face source; pass root="):
-        FluentSpeechCommandsDataModule(hub={"train": table}).setup()
+    broken = {**tables, "valid": tables["valid"].remove_columns("location")}
+    with pytest.raises(ValueError, match=r"hub copy\[valid\] has no column 'location'"):
+        FluentSpeechCommandsDataModule(hub=broken).setup()
+    with pytest.raises(
+        ValueError, match=r"splits train, valid \(or validation\) and test.*\['train', 'test'\]"
+    ):
+        FluentSpeechCommandsDataModule(hub={"train": tables["train"], "test": tables["test"]}).setup()
+    with pytest.raises(ValueError, match=r"\[test\] row 0: empty \['action'\]"):
+        empty = tables["test"].map(
+            lambda row, i: {"action": "" if i == 0 else row["action"]}, with_indices=True
+        )
+        FluentSpeechCommandsDataModule(hub={**tables, "test": empty}).setup()

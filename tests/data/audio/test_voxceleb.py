@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import soundfile
 import torch
 
 from ssl_lightning.data.audio.voxceleb import VoxCeleb1DataModule
@@ -103,10 +104,54 @@ def test_bad_lines_and_empty_splits_name_the_file(fresh_root):
         ready(fresh_root)
 
 
-def test_root_or_hub_and_no_hub_copy(root):
+def hub_table(root: Path, codes: dict[str, object] | None = None):
+    """iden_split.txt as one in-memory hub table (columns split, speaker, audio), codes mapped by `codes`."""
+    lines = [line.split() for line in (root / "iden_split.txt").read_text().splitlines()]
+    columns = {
+        "split": [(codes or {}).get(code, int(code)) for code, _ in lines],
+        "speaker": [entry.split("/")[0] for _, entry in lines],
+    }
+    waves = [soundfile.read(str(root / "wav" / entry))[0] for _, entry in lines]
+    return hub.audio_table(columns, waves, 16000)
+
+
+def labels_of(datamodule: VoxCeleb1DataModule) -> dict:
+    return {
+        split: datamodule.dataset(split, "subclips").label_pairs() for split in ("train", "valid", "test")
+    }
+
+
+def test_a_hub_copy_gives_the_folder_classes_splits_and_labels(root):
+    folder = ready(root)
+    table = hub_table(root)
+    by_name = hub_table(root, {"1": "train", "2": "valid", "3": "test"})
+    codes = table["split"]
+    splits = {
+        name: table.select([row for row, code in enumerate(codes) if code == n])
+        for name, n in (("train", 1), ("validation", 2), ("test", 3))
+    }
+    for tables in ({"train": table}, {"train": by_name}, splits):
+        copy = VoxCeleb1DataModule(hub=tables, batch_size=4)
+        copy.setup("fit")
+        assert copy.classes == folder.classes == layout.SPEAKERS
+        assert [len(copy.dataset(s, "random_crop")) for s in ("train", "valid", "test")] == [15, 5, 5]
+        for split, (items, classes) in labels_of(copy).items():
+            expected_items, expected_classes = labels_of(folder)[split]
+            assert torch.equal(items, expected_items) and torch.equal(classes, expected_classes)
+        assert not copy.canonical and "hub copy (15 / 5 / 5: not the official" in copy.split_note
+
+
+def test_hub_copy_errors_name_the_column_or_value(root):
     with pytest.raises(ValueError, match="exactly one of root= .* and hub="):
         VoxCeleb1DataModule(str(root), hub="yangwang825/vox1-iden-full")
     assert VoxCeleb1DataModule.HUB is None
-    table = hub.audio_table({"speaker": ["id10001"]}, [hub.tone(300, 0.5, 16000)], 16000)
-    with pytest.raises(NotImplementedError, match="no Hugging Face source; pass root="):
-        VoxCeleb1DataModule(hub={"train": table}).setup()
+    table = hub_table(root)
+    with pytest.raises(ValueError, match="needs a split column.* has no column 'split'"):
+        VoxCeleb1DataModule(hub={"train": table.remove_columns("split")}).setup()
+    with pytest.raises(ValueError, match=r"hub copy has no column 'speaker'"):
+        VoxCeleb1DataModule(hub={"train": table.remove_columns("speaker")}).setup()
+    with pytest.raises(ValueError, match=r"split value\(s\) \['4'\] are none of"):
+        VoxCeleb1DataModule(hub={"train": hub_table(root, {"3": 4})}).setup()
+    numbers = table.map(lambda row: {"speaker": row["speaker"].removeprefix("id")})
+    with pytest.raises(ValueError, match=r"speaker\(s\) \['10001', .* are not VoxCeleb1 ids like id10001"):
+        VoxCeleb1DataModule(hub={"train": numbers}).setup()
