@@ -16,17 +16,28 @@ hasbird) stratum is split 80/10/10 in expectation and adding or losing clips nev
 `canonical` is False.
 `split_file=` reads a list file instead, and `write_split_file` records the split in use.
 
-No Hugging Face copy exists: HUB is None (`hub=` raises).
+Hugging Face: no public copy, so HUB is None. `hub=` reads a copy of your own (in memory, a `save_to_disk`
+folder or a private hub id): columns `itemid`, `datasetid` (the corpus folder name, as the CSVs have it),
+`hasbird` (0 / 1) and `audio`, every split of it read as one table and split by the same item hash (an
+item is `<datasetid>/wav/<itemid>.wav`, so the split equals the folder path's). Built from the download:
+
+    import datasets, pandas
+    from ssl_lightning.data.audio.birdsong import CORPORA
+    rows = pandas.concat([pandas.read_csv(f"{root}/{c}/{csv}", dtype=str) for c, csv in CORPORA.items()])
+    rows["audio"] = [f"{root}/{d}/wav/{i}.wav" for d, i in zip(rows["datasetid"], rows["itemid"])]
+    table = datasets.Dataset.from_pandas(rows, preserve_index=False).cast_column("audio", datasets.Audio())
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_splits
+from ssl_lightning.data.audio.fluent import merged_table
 from ssl_lightning.data.audio.group_split import (
     SPLITS,
     SplitListWriter,
@@ -34,7 +45,7 @@ from ssl_lightning.data.audio.group_split import (
     hash_split,
     read_split_list,
 )
-from ssl_lightning.data.audio.hub import HubInput
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column
 from ssl_lightning.data.manifest import OnError
 
 CORPORA = {
@@ -65,6 +76,21 @@ class BirdsongClip:
         return f"{self.corpus}/wav/{self.itemid}.wav"
 
 
+def birdsong_clip(row: Mapping[str, Any], corpus: str, where: str, seen: set[str]) -> BirdsongClip:
+    """The clip of one metadata row (a CSV line or a hub row, named `where`) of `corpus`, added to `seen`.
+
+    Raises:
+        ValueError: hasbird is not 0 or 1, or the clip is in `seen` already (listed twice).
+    """
+    if str(row["hasbird"]) not in ("0", "1"):
+        raise ValueError(f"{where}: hasbird must be 0 or 1, got {row['hasbird']!r}")
+    clip = BirdsongClip(corpus, str(row["itemid"]), str(row["datasetid"]), int(row["hasbird"]))
+    if clip.item in seen:
+        raise ValueError(f"{where}: itemid {clip.itemid!r} is listed twice")
+    seen.add(clip.item)
+    return clip
+
+
 def read_corpus(root: Path, corpus: str) -> list[BirdsongClip]:
     """The rows of corpus `corpus`'s CSV under `root`.
 
@@ -83,19 +109,15 @@ def read_corpus(root: Path, corpus: str) -> list[BirdsongClip]:
         raise FileNotFoundError(
             f"Birdsong metadata not found: {csv_path}. Put {CORPORA[corpus]} (from {DOWNLOAD}) next to wav/"
         )
-    clips, seen = [], set()
+    seen: set[str] = set()
     with open(csv_path, newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [column for column in COLUMNS if column not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{csv_path} lacks column(s) {missing}; its header is {reader.fieldnames}")
-        for line, row in enumerate(reader, start=2):
-            if row["hasbird"] not in ("0", "1"):
-                raise ValueError(f"{csv_path} line {line}: hasbird must be 0 or 1, got {row['hasbird']!r}")
-            if row["itemid"] in seen:
-                raise ValueError(f"{csv_path} line {line}: itemid {row['itemid']!r} is listed twice")
-            seen.add(row["itemid"])
-            clips.append(BirdsongClip(corpus, row["itemid"], row["datasetid"], int(row["hasbird"])))
+        clips = [
+            birdsong_clip(row, corpus, f"{csv_path} line {line}", seen) for line, row in enumerate(reader, 2)
+        ]
     if not clips:
         raise ValueError(f"{csv_path} has a header but no clip rows; restore it from {DOWNLOAD}")
     return clips
@@ -113,7 +135,8 @@ class BirdsongDataModule(SplitListWriter, AudioClassificationDataModule):
             split, e.g. one written by `write_split_file`.
         split_seed: seeds the hash split only (`seed` seeds the training shuffle), so changing the training
             seed moves no clip between splits.
-        hub: not available (no Hugging Face copy); accepted for the shared signature.
+        hub: a copy of your own in `datasets` form instead of `root` (columns in the module docstring; no
+            public copy exists); see `AudioClassificationDataModule`.
     """
 
     def __init__(
@@ -144,8 +167,11 @@ class BirdsongDataModule(SplitListWriter, AudioClassificationDataModule):
         if (root is None) == (hub is None):
             raise ValueError(
                 f"BirdsongDataModule needs exactly one of root= (the birdsong/ folder of the corpora from "
-                f"{DOWNLOAD}) and hub= (none exists); got root={root!r}, hub={hub!r}"
+                f"{DOWNLOAD}) and hub= (your own datasets copy: no public one exists); got root={root!r}, "
+                f"hub={hub!r}"
             )
+        if split_file is not None and root is None:
+            raise ValueError("split_file= names files under root=; it cannot be used with hub=")
         unknown = [corpus for corpus in corpora if corpus not in CORPORA]
         if not corpora or unknown or len(set(corpora)) != len(corpora):
             raise ValueError(f"corpora must be distinct names of {list(CORPORA)}, got {list(corpora)}")
@@ -177,8 +203,9 @@ class BirdsongDataModule(SplitListWriter, AudioClassificationDataModule):
             else f"item hash 80/10/10 (split_seed {self.split_seed}; each hasbird stratum 80/10/10 in "
             "expectation)"
         )
+        source = "" if self.hub is None else " of a hub copy"
         return (
-            f"Birdsong: corpora {list(self.corpora)} {where}; non-canonical: HARES used Tagliasacchi "
+            f"Birdsong: corpora {list(self.corpora)}{source} {where}; non-canonical: HARES used Tagliasacchi "
             "et al.'s split of the DCASE 2018 development corpora, which is not public"
         )
 
@@ -200,3 +227,37 @@ class BirdsongDataModule(SplitListWriter, AudioClassificationDataModule):
         splits = assigned_clips(assignment, labels, self.root, self.on_error, f"Birdsong ({source})")
         check_splits(splits, dict.fromkeys(SPLITS, source), f"Birdsong (root {self.root})")
         return splits
+
+    def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
+        """The rows of `corpora` (by `datasetid`) of every table, split by the item hash as from root."""
+        where = f"Birdsong hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        table = merged_table(tables)
+        columns = {column: hub_column(table, column, where) for column in COLUMNS}
+        clips, seen = [], set()
+        for row, values in enumerate(zip(*columns.values(), strict=True)):
+            corpus = str(values[COLUMNS.index("datasetid")])
+            if corpus not in CORPORA:
+                raise ValueError(
+                    f"{where} row {row}: datasetid {corpus!r} is none of the corpora {list(CORPORA)}"
+                )
+            clips.append(
+                birdsong_clip(dict(zip(COLUMNS, values, strict=True)), corpus, f"{where} row {row}", seen)
+            )
+        kept = [row for row, clip in enumerate(clips) if clip.corpus in self.corpora]
+        split_of = {row: hash_split(clips[row].item, FRACTIONS, self.split_seed) for row in kept}
+        rows = {split: [row for row in kept if split_of[row] == split] for split in SPLITS}
+        empty = [split for split, selected in rows.items() if not selected]
+        if empty:
+            raise ValueError(
+                f"{where}: split(s) {empty} have no row of corpora {list(self.corpora)} ({len(kept)} rows)"
+            )
+        return {
+            split: HubSplit(
+                table,
+                selected,
+                [(CLASSES[clips[row].hasbird],) for row in selected],
+                audio_column,
+                f"{where}[{split}]",
+            )
+            for split, selected in rows.items()
+        }

@@ -172,9 +172,50 @@ def test_bad_or_missing_split_file_and_empty_split(root, tmp_path):
         ready(root, split_file=str(tmp_path / "split.txt"))
 
 
-def test_there_is_no_hub_copy(root):
-    table = hub.audio_table({"hasbird": [0]}, [hub.tone(440, 1.0, 8000)], 8000)
-    with pytest.raises(NotImplementedError, match="no Hugging Face source; pass root="):
-        BirdsongDataModule(hub={"train": table}).setup()
+def hub_table(root: Path):
+    """The layout's three CSVs as one in-memory hub table (itemid, datasetid, hasbird, audio)."""
+    rows = []
+    for corpus, (name, _) in layout.CORPORA.items():
+        with open(root / corpus / name, newline="") as handle:
+            rows += list(csv.DictReader(handle))
+    columns = {column: [row[column] for row in rows] for column in ("itemid", "datasetid", "hasbird")}
+    columns["hasbird"] = [int(value) for value in columns["hasbird"]]
+    paths = [root / row["datasetid"] / "wav" / f"{row['itemid']}.wav" for row in rows]
+    return hub.audio_table(columns, [soundfile.read(str(path))[0] for path in paths], 8000)
+
+
+def labels_of(datamodule: BirdsongDataModule) -> dict:
+    return {split: datamodule.dataset(split, "subclips").label_pairs() for split in SPLITS}
+
+
+@pytest.mark.parametrize(("split_seed", "corpora"), [(0, tuple(layout.CORPORA)), (3, ("warblrb10k",))])
+def test_a_hub_copy_gives_the_folder_split_and_labels(root, split_seed, corpora):
+    folder = ready(root, split_seed=split_seed, corpora=corpora)
+    table = hub_table(root)
+    halves = {"train": table.select(range(17, 30)), "test": table.select(range(17))}  # merged test, train
+    copy = BirdsongDataModule(hub=halves, batch_size=4, split_seed=split_seed, corpora=corpora)
+    copy.setup("fit")
+    assert copy.classes == folder.classes == ("no_bird", "bird")
+    sizes = [len(folder.dataset(split, "random_crop")) for split in SPLITS]
+    assert [len(copy.dataset(split, "random_crop")) for split in SPLITS] == sizes
+    assert sum(sizes) == 10 * len(corpora)
+    for split, (items, classes) in labels_of(copy).items():
+        expected_items, expected_classes = labels_of(folder)[split]
+        assert torch.equal(items, expected_items) and torch.equal(classes, expected_classes)
+    assert not copy.canonical and "of a hub copy item hash" in copy.split_note
+
+
+def test_hub_copy_errors_name_the_column_or_value(root, tmp_path):
+    table = hub_table(root)
+    assert BirdsongDataModule.HUB is None
     with pytest.raises(ValueError, match="exactly one of root="):
         BirdsongDataModule()
+    with pytest.raises(ValueError, match="split_file= .* cannot be used with hub="):
+        BirdsongDataModule(hub={"train": table}, split_file=str(tmp_path / "split.txt"))
+    with pytest.raises(ValueError, match="Birdsong hub copy has no column 'hasbird'"):
+        BirdsongDataModule(hub={"train": table.remove_columns("hasbird")}).setup()
+    renamed = table.map(lambda row: {"datasetid": row["datasetid"].lower()})
+    with pytest.raises(ValueError, match="row 20: datasetid 'birdvox-dcase-20k' is none of the corpora"):
+        BirdsongDataModule(hub={"train": renamed}).setup()
+    with pytest.raises(ValueError, match="row 10: itemid .* is listed twice"):
+        BirdsongDataModule(hub={"train": table.select([*range(10), 0])}).setup()
