@@ -20,16 +20,27 @@ leaves out unreadable files; "raise" names them). Both use the top-50 tags of mu
 Crops (HARES Appendix A): random 3 s training crops; evaluation averages the non-overlapping 3 s sub-clips
 of the whole clip.
 
-No Hugging Face copy is read: `confit/magnatagatune` is a loading script around a zip of the mp3s. Unpack
-that zip (or the original download) with `annotations_final.csv` into the layout above and pass root=.
+Hugging Face: no public copy is read (`confit/magnatagatune` is a loading script around a zip of the mp3s),
+so HUB is None. `hub=` reads a copy of your own (in memory, a `save_to_disk` folder or a private hub id):
+columns `clip_id`, `mp3_path` (as in the CSV, e.g. `f/<name>.mp3`), the top-50 tag columns (0 / 1) or a
+`tags` column (a list of tag names; others than the top 50 are ignored) and `audio` (mp3 decodes with
+libsndfile >= 1.1); every split of it is read as one table and split by the same rule from `mp3_path`.
+Built from the download:
+
+    import datasets, pandas
+    rows = pandas.read_csv(f"{root}/annotations_final.csv", sep="\t", dtype={"clip_id": str})
+    rows["audio"] = [f"{root}/{path}" for path in rows["mp3_path"]]
+    table = datasets.Dataset.from_pandas(rows).cast_column("audio", datasets.Audio())
+    table.push_to_hub(<id>, private=True)  # or table.save_to_disk(<folder>)
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ssl_lightning.data.audio.datamodule import (
     AudioClassificationDataModule,
@@ -37,7 +48,8 @@ from ssl_lightning.data.audio.datamodule import (
     check_missing,
     check_splits,
 )
-from ssl_lightning.data.audio.hub import HubInput
+from ssl_lightning.data.audio.fluent import merged_table
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column
 from ssl_lightning.data.manifest import OnError
 
 TOP50_TAGS = (
@@ -54,6 +66,8 @@ PONS_LEFT_OUT = frozenset({"35644", "55753", "57881"})
 """The clip_ids that musicnn-training's partition_gt.py leaves out (a missing and two corrupted mp3s)."""
 FOLDERS = {"train": "0123456789ab", "valid": "c", "test": "def"}
 """The mp3 folders of every split."""
+SPLIT_OF = {folder: split for split, folders in FOLDERS.items() for folder in folders}
+"""The split of every mp3 folder."""
 ANNOTATIONS = "annotations_final.csv"
 DOWNLOAD = "https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset"
 Split = Literal["pons", "directory"]
@@ -66,6 +80,22 @@ class MTATClip:
     clip_id: str
     mp3_path: str
     tags: tuple[str, ...]
+
+
+def mtat_clip(clip_id: Any, mp3_path: str, values: Mapping[str, Any], where: str) -> MTATClip:
+    """The clip of one annotation row (a CSV line or a hub row, named `where`); `values` holds every top-50
+    tag's 0/1.
+
+    Raises:
+        ValueError: a tag value is not 0/1, or mp3_path is not `<0-9 or a-f>/<name>.mp3`.
+    """
+    bad = {tag: values[tag] for tag in TOP50_TAGS if str(values[tag]) not in ("0", "1")}
+    if bad:
+        raise ValueError(f"{where} (clip {clip_id}): tag values must be 0 or 1, got {bad}")
+    folder, _, name = mp3_path.partition("/")
+    if folder not in SPLIT_OF or not name:
+        raise ValueError(f"{where} (clip {clip_id}): mp3_path {mp3_path!r} is not <0-9 or a-f>/<name>.mp3")
+    return MTATClip(str(clip_id), mp3_path, tuple(tag for tag in TOP50_TAGS if str(values[tag]) == "1"))
 
 
 def read_annotations(path: Path) -> list[MTATClip]:
@@ -95,19 +125,8 @@ def read_annotations(path: Path) -> list[MTATClip]:
         for line, row in enumerate(reader, start=2):
             if len(row) != len(header):
                 raise ValueError(f"{path} line {line}: {len(row)} fields, the header has {len(header)}")
-            bad = {tag: row[column] for tag, column in columns.items() if row[column] not in ("0", "1")}
-            if bad:
-                raise ValueError(
-                    f"{path} line {line} (clip {row[clip_id]}): tag values must be 0 or 1, got {bad}"
-                )
-            folder, _, name = row[mp3_path].partition("/")
-            if len(folder) != 1 or folder not in "0123456789abcdef" or not name:
-                raise ValueError(
-                    f"{path} line {line} (clip {row[clip_id]}): mp3_path {row[mp3_path]!r} is not "
-                    "<0-9 or a-f>/<name>.mp3"
-                )
-            tags = tuple(tag for tag, column in columns.items() if row[column] == "1")
-            clips.append(MTATClip(row[clip_id], row[mp3_path], tags))
+            values = {tag: row[column] for tag, column in columns.items()}
+            clips.append(mtat_clip(row[clip_id], row[mp3_path], values, f"{path} line {line}"))
     if not clips:
         raise ValueError(f"{path} has a header but no clip rows (MagnaTagATune has 25,863); restore it")
     return clips
@@ -126,7 +145,8 @@ class MagnaTagATuneDataModule(AudioClassificationDataModule):
         split: "pons" (HARES's, canonical) or "directory" (the same folders, no clip left out).
         clip_seconds: evaluation sub-clip length (HARES: 3 s).
         train_seconds: training crop length (HARES: 3 s).
-        hub: not supported (no usable Hugging Face copy): a ValueError says to pass root= instead.
+        hub: a copy of your own in `datasets` form instead of `root` (columns in the module docstring; no
+            public copy is read); see `AudioClassificationDataModule`.
     """
 
     def __init__(
@@ -152,20 +172,16 @@ class MagnaTagATuneDataModule(AudioClassificationDataModule):
             train_seconds=train_seconds,
             hub=hub,
         )
-        if hub is not None:
+        if (root is None) == (hub is None):
             raise ValueError(
-                "MagnaTagATuneDataModule has no Hugging Face source (confit/magnatagatune is a loading "
-                "script around a zip of the mp3s): unpack the mp3s with annotations_final.csv and pass root="
-            )
-        if root is None:
-            raise ValueError(
-                "MagnaTagATuneDataModule needs root=, the folder of annotations_final.csv and the mp3 "
-                f"folders 0-9, a-f (download them from {DOWNLOAD})"
+                "MagnaTagATuneDataModule needs exactly one of root= (the folder of annotations_final.csv and "
+                f"the mp3 folders 0-9, a-f, from {DOWNLOAD}) and hub= (your own datasets copy: no public one "
+                f"is read); got root={root!r}, hub={hub!r}"
             )
         if split not in ("pons", "directory"):
             raise ValueError(f"split must be 'pons' or 'directory', got {split!r}")
         self.save_hyperparameters(ignore=["hub"])
-        self.root = Path(root).expanduser()
+        self.root = None if root is None else Path(root).expanduser()
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -184,15 +200,47 @@ class MagnaTagATuneDataModule(AudioClassificationDataModule):
     @property
     def split_note(self) -> str:
         """Which split this is, for the report."""
+        source = "annotations_final.csv" if self.hub is None else "a hub copy's mp3_path"
         if self.canonical:
             return (
-                "Pons et al. split (musicnn-training, as HARES): mp3 folders 0-b / c / d-f of "
-                "annotations_final.csv less clips 35644, 55753, 57881; top-50 tags"
+                f"Pons et al. split (musicnn-training, as HARES): mp3 folders 0-b / c / d-f of {source} "
+                "less clips 35644, 55753, 57881; top-50 tags"
             )
         return (
-            "directory split 0-b / c / d-f of annotations_final.csv with every clip (not HARES's: it "
-            "keeps the 3 broken clips Pons et al. leave out); top-50 tags"
+            f"directory split 0-b / c / d-f of {source} with every clip (not HARES's: it keeps the 3 broken "
+            "clips Pons et al. leave out); top-50 tags"
         )
+
+    def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
+        """The rows of every table, split by the folder of `mp3_path` as from root (Pons: less the three)."""
+        where = f"MagnaTagATune hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        table = merged_table(tables)
+        ids, paths = (hub_column(table, column, where) for column in ("clip_id", "mp3_path"))
+        if "tags" in table.column_names:
+            values = [{tag: int(tag in names) for tag in TOP50_TAGS} for names in map(set, table["tags"])]
+        else:
+            columns = {tag: hub_column(table, tag, f"{where} (no tags column)") for tag in TOP50_TAGS}
+            values = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+        clips = [
+            mtat_clip(clip_id, str(path), tags, f"{where} row {row}")
+            for row, (clip_id, path, tags) in enumerate(zip(ids, paths, values, strict=True))
+        ]
+        left_out = PONS_LEFT_OUT if self.canonical else frozenset()
+        rows = {split: [] for split in FOLDERS}
+        for row, clip in enumerate(clips):
+            if clip.clip_id not in left_out:
+                rows[SPLIT_OF[clip.mp3_path[0]]].append(row)
+        empty = [split for split, selected in rows.items() if not selected]
+        if empty:
+            raise ValueError(
+                f"{where}: split(s) {empty} have no row (mp3 folders {[FOLDERS[s] for s in empty]})"
+            )
+        return {
+            split: HubSplit(
+                table, selected, [clips[row].tags for row in selected], audio_column, f"{where}[{split}]"
+            )
+            for split, selected in rows.items()
+        }
 
     def read_splits(self) -> dict[str, list[Clip]]:
         """Clips per split by mp3 folder; CSV rows without an mp3 file are reported."""
@@ -211,9 +259,9 @@ class MagnaTagATuneDataModule(AudioClassificationDataModule):
             split: [
                 (self.root / clip.mp3_path, clip.tags)
                 for clip in clips
-                if clip.mp3_path[0] in folders and clip.mp3_path not in absent
+                if SPLIT_OF[clip.mp3_path[0]] == split and clip.mp3_path not in absent
             ]
-            for split, folders in FOLDERS.items()
+            for split in FOLDERS
         }
         sources = {
             split: f"mp3 folders {list(folders)} of {annotations}" for split, folders in FOLDERS.items()

@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import soundfile
 import torch
 
 from ssl_lightning.audio import AudioDecodeError
@@ -15,6 +16,7 @@ layout = SimpleNamespace(
     **runpy.run_path(str(Path(__file__).parents[2] / "layouts" / "MagnaTagATuneDataModule.py"))
 )
 """The layout writer: `make(root)` and its helpers."""
+hub = SimpleNamespace(**runpy.run_path(str(Path(__file__).parents[2] / "layouts" / "hub.py")))
 
 SPLIT_FOLDERS = {"train": set("0123456789ab"), "valid": {"c"}, "test": {"d", "e", "f"}}
 
@@ -159,7 +161,57 @@ def test_bad_csv_rows_name_the_line(fresh_root):
 def test_bad_arguments_raise_early(root):
     with pytest.raises(ValueError, match="split must be 'pons' or 'directory'"):
         MagnaTagATuneDataModule(str(root), split="won")
-    with pytest.raises(ValueError, match="needs root="):
+    with pytest.raises(ValueError, match="exactly one of root= .* and hub="):
         MagnaTagATuneDataModule()
-    with pytest.raises(ValueError, match="no Hugging Face source.*pass root="):
-        MagnaTagATuneDataModule(hub="confit/magnatagatune")
+    assert MagnaTagATuneDataModule.HUB is None
+
+
+def hub_table(root: Path, tags_list: bool = False):
+    """annotations_final.csv as one in-memory hub table: clip_id, mp3_path, the 188 tag columns (or a
+    `tags` list of the clip's tags) and the audio (a short tone for the three empty mp3s)."""
+    with open(root / "annotations_final.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    columns = {
+        "clip_id": [int(row["clip_id"]) for row in rows],
+        "mp3_path": [row["mp3_path"] for row in rows],
+    }
+    if tags_list:
+        columns["tags"] = [[tag for tag in layout.TAGS if row[tag] == "1"] for row in rows]
+    else:
+        columns |= {tag: [int(row[tag]) for row in rows] for tag in layout.TAGS}
+    broken = set(layout.BROKEN.values())
+    waves = [
+        hub.tone(300, 0.5, 16000)
+        if row["mp3_path"] in broken
+        else soundfile.read(str(root / row["mp3_path"]))[0]
+        for row in rows
+    ]
+    return hub.audio_table(columns, waves, 16000)
+
+
+@pytest.mark.parametrize("tags_list", [False, True])
+def test_a_hub_copy_gives_the_folder_split_and_labels(root, tags_list):
+    folder, table = ready(root), hub_table(root, tags_list)
+    copy = MagnaTagATuneDataModule(hub={"train": table}, batch_size=4)
+    copy.setup("fit")
+    assert copy.classes == folder.classes and copy.canonical
+    for split in ("train", "valid", "test"):
+        items, classes = copy.dataset(split, "random_crop").label_pairs()
+        expected_items, expected_classes = folder.dataset(split, "random_crop").label_pairs()
+        assert torch.equal(items, expected_items) and torch.equal(classes, expected_classes)
+    assert [len(copy.dataset(split, "random_crop")) for split in ("train", "valid", "test")] == [24, 2, 6]
+    assert "a hub copy's mp3_path" in copy.split_note
+    directory = MagnaTagATuneDataModule(hub={"train": table}, split="directory")
+    directory.setup()
+    assert [len(directory.dataset(s, "random_crop")) for s in ("train", "valid", "test")] == [27, 2, 6]
+
+
+def test_hub_copy_errors_name_the_column_or_value(root):
+    table = hub_table(root)
+    with pytest.raises(ValueError, match="hub copy has no column 'mp3_path'"):
+        MagnaTagATuneDataModule(hub={"train": table.remove_columns("mp3_path")}).setup()
+    with pytest.raises(ValueError, match=r"hub copy \(no tags column\) has no column 'guitar'"):
+        MagnaTagATuneDataModule(hub={"train": table.remove_columns("guitar")}).setup()
+    moved = table.map(lambda row: {"mp3_path": row["mp3_path"].replace("f/", "g/")})
+    with pytest.raises(ValueError, match=r"row 3[0-9] \(clip \d+\): mp3_path 'g/.*' is not <0-9 or a-f>"):
+        MagnaTagATuneDataModule(hub={"train": moved}).setup()
