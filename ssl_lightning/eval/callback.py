@@ -48,15 +48,15 @@ class ProbeEvaluation(L.Callback):
         self.probe, self.data_root, self.batch_size = probe or ProbeConfig(), data_root, batch_size
         self.protocol = protocol
         # fail at start-up, not after training, on a bad name
-        self.paper_models = check_paper_models(get_suite(suite), paper_models)
-        get_suite(suite).select(tasks)
+        self.paper_models = check_paper_models(get_suite(suite, data_root), paper_models)
+        get_suite(suite, data_root).select(tasks)
 
     def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, tag: str) -> None:
         if not isinstance(pl_module, SSLMethod):
             raise TypeError(f"ProbeEvaluation needs an SSLMethod, got {type(pl_module).__name__}")
         if trainer.is_global_zero:
             runner = SuiteRunner(
-                get_suite(self.suite),
+                get_suite(self.suite, self.data_root),
                 self.tasks,
                 self.probe,
                 self.data_root,

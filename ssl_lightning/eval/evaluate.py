@@ -37,6 +37,7 @@ from ssl_lightning.eval.registry import get_suite
 from ssl_lightning.eval.report import TaskResult, plot_embeddings, write_report
 from ssl_lightning.eval.suite_report import format_suite_table, write_task_files
 from ssl_lightning.eval.suites import Suite, SuiteTask
+from ssl_lightning.eval.svm import LinearSVMProbe, select_c
 from ssl_lightning.methods import FrozenEncoder, SSLMethod, SupervisedClassifier, load_method
 from ssl_lightning.nn.optim import OptimizerConfig
 
@@ -101,11 +102,12 @@ class SuiteRunner:
         device: str = "auto",
         progress: bool = True,
         protocol: str = "cached",
+        svm: bool = False,
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
         self.suite, self.specs = suite, suite.select(tasks)
-        self.probe, self.protocol = probe or ProbeConfig(), protocol
+        self.probe, self.protocol, self.svm = probe or ProbeConfig(), protocol, svm
         self.data_kwargs = {"root": data_root, "batch_size": batch_size, "num_workers": num_workers}
         self.device = resolve_device(device)
         self.progress = progress
@@ -158,6 +160,23 @@ class SuiteRunner:
         test = self.features(method.embed, spec, "test", f"{tag}:test", fold)
         return probe.evaluate(test, spec.metric), train, test
 
+    def _svm_folds(self, name: str, method: SSLMethod, spec: SuiteTask) -> tuple[dict, dict[float, float]]:
+        """(test accuracy, train and test features) per fold of a linear SVM whose C is picked on the first
+        fold's valid split (`ssl_lightning.eval.svm`), and the valid accuracy of every C."""
+        folds = spec.folds or (None,)
+        out, valid_accuracy = {}, {}
+        for fold in folds:
+            tag = f"{name}:{spec.name}" + ("" if fold is None else f":fold{fold}")
+            num_classes = self.datamodule(spec.name, fold).num_classes
+            train = self.features(method.embed, spec, "train", f"{tag}:train", fold)
+            if fold == folds[0]:
+                valid = self.features(method.embed, spec, "valid", f"{tag}:valid", fold)
+                c, valid_accuracy = select_c(train, valid, num_classes, seed=self.probe.seed)
+            test = self.features(method.embed, spec, "test", f"{tag}:test", fold)
+            value = LinearSVMProbe(c, self.probe.seed).fit(train).evaluate(test, num_classes)
+            out[fold] = (value, train, test)
+        return out, valid_accuracy
+
     def probe_model(
         self, name: str, method: SSLMethod, embeddings: dict[str, Embeddings] | None = None
     ) -> list[TaskResult]:
@@ -170,11 +189,15 @@ class SuiteRunner:
         results = []
         for spec in self.specs:
             start = time.perf_counter()
-            folds = {fold: self._probe_fold(name, method, spec, fold) for fold in spec.folds or (None,)}
+            extra = {"protocol": self.protocol}
+            if self.svm and spec.svm:
+                folds, valid_accuracy = self._svm_folds(name, method, spec)
+                extra = {"protocol": "linear SVM on cached features", "svm_valid_accuracy": valid_accuracy}
+            else:
+                folds = {fold: self._probe_fold(name, method, spec, fold) for fold in spec.folds or (None,)}
             values = [value for value, _, _ in folds.values()]
             _, train, test = folds[next(iter(folds))]
             dm = self.datamodule(spec.name, next(iter(folds)))
-            extra = {"protocol": self.protocol}
             if spec.folds:
                 extra["folds"] = dict(zip(spec.folds, values, strict=True))
             results.append(self._result(spec, name, sum(values) / len(values), dm, train, test, start, extra))
@@ -341,6 +364,7 @@ def evaluate(
     progress: bool = True,
     protocol: str = "cached",
     paper_models: list[str] | None = None,
+    svm: bool = False,
 ) -> list[TaskResult]:
     """Evaluate checkpoints and baselines on a suite; print and write the per-task table.
 
@@ -365,6 +389,8 @@ def evaluate(
         plot: write t-SNE plots of the test embeddings of each probed model.
         protocol: `cached` (features once per split, heads in seconds) or `random_crop` (the head trains on
             the frozen features of fresh random training crops at every step, as the paper does).
+        svm: score the tasks the paper scores with a linear SVM (HARES: ESC-50) that way, on cached
+            features, C picked on the first fold's valid split from the paper's grid.
         paper_models: published models shown beside the results (the suite's default selection when None;
             HARES: any column of the paper's Table 4, see `ssl_lightning.eval.hares.PAPER_MODELS`).
     """
@@ -379,10 +405,10 @@ def evaluate(
     methods = {name: load_method(path) for name, path in checkpoint_names(ckpt or []).items()}
     if methods:
         encoder = next(iter(methods.values())).encoder
-    the_suite = get_suite(suite)
+    the_suite = get_suite(suite, data_root)
     paper_models = check_paper_models(the_suite, paper_models)
     runner = SuiteRunner(
-        the_suite, tasks, probe, data_root, batch_size, num_workers, device, progress, protocol
+        the_suite, tasks, probe, data_root, batch_size, num_workers, device, progress, protocol, svm
     )
     out = writable_dir(Path(out_dir))
     embeddings: dict[str, Embeddings] | None = {} if plot else None

@@ -29,6 +29,12 @@ def _cell(value: float | None, percent: bool) -> str:
     return f"{100 * value:.1f}" if percent else f"{value:.1f}"
 
 
+def domains(suite: Suite) -> list[str]:
+    """The suite's domains: the HARES ones first, then any other in task order."""
+    present = dict.fromkeys(task.domain for task in suite.tasks.values())
+    return [d for d in DOMAINS if d in present] + [d for d in present if d not in DOMAINS]
+
+
 def suite_scores(results: Sequence[TaskResult], suite: Suite) -> dict[str, dict[str, float | None]]:
     """Per model: each domain's mean and the suite score `suite.name` (mean over all its tasks), as fractions;
     None where the model misses a task or ran one on non-canonical data."""
@@ -44,8 +50,7 @@ def suite_scores(results: Sequence[TaskResult], suite: Suite) -> dict[str, dict[
 
         row = {
             domain: _mean([value(t.name) for t in suite.tasks.values() if t.domain == domain])
-            for domain in DOMAINS
-            if any(t.domain == domain for t in suite.tasks.values())
+            for domain in domains(suite)
         }
         row[suite.name] = _mean([value(name) for name in suite.tasks])
         scores[model] = row
@@ -71,7 +76,7 @@ def format_suite_table(results: Sequence[TaskResult], suite: Suite, paper_models
         paper = [_cell(_mean([t.paper.get(p) for t in tasks]), False) for p in paper_models]
         return "| " + " | ".join([f"**{label}**", "", *ours, *paper]) + " |"
 
-    for domain in DOMAINS:
+    for domain in domains(suite):
         tasks = [t for t in ran if t.domain == domain]
         if not tasks:
             continue

@@ -25,6 +25,7 @@ class SuiteTask:
         hidden_dim: the probe head's hidden layer (None: linear; HARES AudioSet: an MLP of 512).
         eval_crops: None: evaluate on contiguous sub-clips; K: on K equally spaced, overlapping crops.
         folds: None, or the folds of a cross-validated task (each the test fold once; scores averaged).
+        svm: the paper scores this task with a linear SVM on cached features (`evaluate --svm` does too).
         paper: published scores of this task, in percent, by model (e.g. the HARES paper's Table 4).
     """
 
@@ -34,6 +35,7 @@ class SuiteTask:
     hidden_dim: int | None = None
     eval_crops: int | None = None
     folds: tuple[int, ...] | None = None
+    svm: bool = False
     paper: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
 
 
