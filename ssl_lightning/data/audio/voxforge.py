@@ -20,7 +20,18 @@ the URL list under root this is HARES's split; the rule depends on the whole spe
 download gives another split. `split_file` reads a recorded split list file instead (`group_split.py`'s
 format, which `write_split_file` writes).
 
-No Hugging Face copy (`deepdml/voxforge` is per-language ASR data with other splits): `HUB` is None.
+Hugging Face: no public copy (`deepdml/voxforge` is per-language ASR data with other splits), so `HUB` is
+None. `hub=` reads a copy of your own (in memory, a `save_to_disk` folder or a private hub id): columns
+`language` (de, en, es, fr, it, ru), `speaker` (TFDS's: the submission name up to the first "-") and
+`audio`, a row per wav of the release. With splits `train`, `valid` (or `validation`) and `test` those are
+used (not canonical); otherwise every table is read as one and split by TFDS's rule over the speakers of its
+rows (a submission without wavs, which the folder path still counts, is not there). Built from the download:
+
+    import datasets
+    from ssl_lightning.data.audio.voxforge import find_submissions
+    wavs = [(s, w) for s in find_submissions(root) if s.in_release for w in sorted(s.folder.rglob("*.wav"))]
+    table = datasets.Dataset.from_dict({"language": [s.language for s, _ in wavs], "speaker": [s.speaker for
+        s, _ in wavs], "audio": [str(w) for _, w in wavs]}).cast_column("audio", datasets.Audio())
 """
 
 from __future__ import annotations
@@ -37,8 +48,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_splits
+from ssl_lightning.data.audio.fluent import hub_split_tables, merged_table
 from ssl_lightning.data.audio.group_split import SPLITS, SplitListWriter, assigned_clips, read_split_list
-from ssl_lightning.data.audio.hub import HubInput
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column
 from ssl_lightning.data.manifest import OnError
 
 LANGUAGES = ("de", "en", "es", "fr", "it", "ru")
@@ -155,6 +167,15 @@ def tfds_speaker_splits(speakers: list[str], seed: int) -> dict[str, str]:
     return assignment
 
 
+def hub_languages(table, where: str) -> list[str]:
+    """The `language` column of a hub table, or a ValueError naming the values that are not TFDS's six."""
+    languages = [str(language) for language in hub_column(table, "language", where)]
+    unknown = sorted(set(languages) - set(LANGUAGES))
+    if unknown:
+        raise ValueError(f"{where}: language(s) {unknown[:5]} are none of TFDS voxforge's {list(LANGUAGES)}")
+    return languages
+
+
 class VoxForgeDataModule(SplitListWriter, AudioClassificationDataModule):
     """VoxForge 6-language identification with TFDS's speaker split (see the module docstring).
 
@@ -169,7 +190,8 @@ class VoxForgeDataModule(SplitListWriter, AudioClassificationDataModule):
             it does not list are left out.
         split_seed: seeds TFDS's speaker shuffle only (TFDS and HARES: 0); `seed` seeds the training
             shuffle, so changing it moves no clip between splits.
-        hub: no Hugging Face copy exists; passing it raises (see the module docstring).
+        hub: a copy of your own in `datasets` form instead of `root` (columns and splits in the module
+            docstring; no public copy exists); see `AudioClassificationDataModule`.
     """
 
     def __init__(
@@ -198,13 +220,16 @@ class VoxForgeDataModule(SplitListWriter, AudioClassificationDataModule):
         )
         if (root is None) == (hub is None):
             raise ValueError(
-                f"VoxForgeDataModule needs exactly one of root= (the archives of {URL_LIST}) and hub=; it "
-                f"has no Hugging Face copy, so pass root. Got root={root!r}, hub={hub!r}"
+                f"VoxForgeDataModule needs exactly one of root= (the archives of {URL_LIST}) and hub= (your "
+                f"own datasets copy: no public one exists); got root={root!r}, hub={hub!r}"
             )
+        if split_file is not None and root is None:
+            raise ValueError("split_file= names files under root=; it cannot be used with hub=")
         self.save_hyperparameters(ignore=["hub"])
         self.root = None if root is None else Path(root).expanduser()
         self.split_file = None if split_file is None else Path(split_file).expanduser()
         self.split_seed = split_seed
+        self._hub_own_splits = False
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -217,23 +242,58 @@ class VoxForgeDataModule(SplitListWriter, AudioClassificationDataModule):
 
     @property
     def canonical(self) -> bool:
-        """True for TFDS's rule with split_seed 0 (HARES's split when root holds the whole URL list)."""
-        return self.split_file is None and self.split_seed == 0
+        """True for TFDS's rule with split_seed 0 (HARES's split when root or the hub copy holds the whole URL
+        list)."""
+        if self.hub is not None:
+            self.setup()
+        return self.split_file is None and self.split_seed == 0 and not self._hub_own_splits
 
     @property
     def split_note(self) -> str:
+        if self.hub is not None:
+            self.setup()
+        if self._hub_own_splits:
+            return "the train / valid / test splits of a hub copy; not checked against TFDS voxforge's split"
         if self.split_file is not None:
             return f"read from {self.split_file}; not checked against TFDS voxforge's split"
         return (
             f"TFDS voxforge 1.0.0 rule: speakers of the submissions before 2020-01-01, sorted, shuffled by "
-            f"RandomState({self.split_seed}), 70/10/20; HARES's split only with split_seed 0 and every "
-            "archive of voxforge_urls.txt"
+            f"RandomState({self.split_seed}), 70/10/20{'' if self.hub is None else ' of a hub copy'}; "
+            "HARES's split only with split_seed 0 and every archive of voxforge_urls.txt"
         )
+
+    def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
+        """The copy's own train / valid / test tables, else its rows split by TFDS's speaker rule."""
+        where = f"VoxForge hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        named = hub_split_tables(tables, where)
+        self._hub_own_splits = named is not None
+        if named is None:
+            table = merged_table(tables)
+            languages = hub_languages(table, where)
+            speakers = [str(speaker) for speaker in hub_column(table, "speaker", f"{where} (one table)")]
+            speaker_splits = tfds_speaker_splits(speakers, self.split_seed)
+            rows = {
+                s: [row for row, speaker in enumerate(speakers) if speaker_splits[speaker] == s]
+                for s in SPLITS
+            }
+            parts = {split: (table, rows[split], [languages[row] for row in rows[split]]) for split in SPLITS}
+        else:
+            parts = {
+                split: (table, range(len(table)), hub_languages(table, f"{where}[{split}]"))
+                for split, table in named.items()
+            }
+        empty = [split for split, (_, rows, _) in parts.items() if not rows]
+        if empty:
+            raise ValueError(f"{where}: split(s) {empty} have no row")
+        return {
+            split: HubSplit(
+                table, rows, [(language,) for language in labels], audio_column, f"{where}[{split}]"
+            )
+            for split, (table, rows, labels) in parts.items()
+        }
 
     def _submissions(self) -> list[Submission]:
         """The submissions of the TFDS release under root."""
-        if self.root is None:
-            self.setup()  # raises: hub= has no reader here
         if not self.root.is_dir():
             raise FileNotFoundError(
                 f"VoxForge root not found: {self.root}. Download the archives of {URL_LIST} with "

@@ -4,10 +4,12 @@
 import io
 import math
 import runpy
+import shutil
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
 
+import datasets
 import numpy as np
 import pytest
 import soundfile
@@ -173,9 +175,69 @@ def test_missing_root_and_root_or_hub(tmp_path):
     with pytest.raises(ValueError, match="exactly one of root= .* and hub="):
         VoxForgeDataModule()
     assert VoxForgeDataModule.HUB is None and not VoxForgeDataModule(str(tmp_path), split_seed=1).canonical
-    table = hub.audio_table({"language": ["de"]}, [hub.tone(300, 0.5, 16000)], 16000)
-    with pytest.raises(NotImplementedError, match="no Hugging Face source; pass root="):
+
+
+def hub_copy(root: Path) -> tuple[VoxForgeDataModule, dict]:
+    """A root without the flac-only submission (a speaker no wav row can carry), its datamodule, and its
+    wavs as in-memory hub tables per split (language, speaker, audio), in the folder path's clip order."""
+    for archive in root.rglob(f"{layout.FLAC_ONLY}*"):
+        shutil.rmtree(archive) if archive.is_dir() else archive.unlink()
+    folder = ready(root)
+    tables = {}
+    for split in SPLITS:
+        paths = clip_paths(folder, split)
+        columns = {
+            "language": [path.parts[-8] for path in paths],
+            "speaker": [path.parts[-3].split("-")[0] for path in paths],
+        }
+        tables[split] = hub.audio_table(columns, [soundfile.read(str(path))[0] for path in paths], 16000)
+    return folder, tables
+
+
+def labels_of(datamodule: VoxForgeDataModule) -> dict:
+    return {split: datamodule.dataset(split, "subclips").label_pairs() for split in SPLITS}
+
+
+def test_a_hub_copy_gives_the_folder_split_and_labels(tmp_path):
+    root = layout.write_voxforge(tmp_path / "voxforge")
+    VoxForgeDataModule(str(root)).prepare_data()
+    folder, tables = hub_copy(root)
+    merged = datasets.concatenate_datasets([tables[split] for split in SPLITS])
+    speaker_of = list(merged["speaker"])
+    order = sorted(range(len(merged)), key=speaker_of.__getitem__)  # not the folder's order
+    for given in ({"train": merged.select(order)}, tables):
+        copy = VoxForgeDataModule(hub=given, batch_size=4)
+        copy.setup("fit")
+        assert copy.classes == folder.classes
+        sizes = [len(folder.dataset(split, "random_crop")) for split in SPLITS]
+        assert [len(copy.dataset(split, "random_crop")) for split in SPLITS] == sizes and sum(
+            sizes
+        ) == 40  # 20 submissions with 2 wavs
+        for split, (items, classes) in labels_of(copy).items():
+            expected_items, expected_classes = labels_of(folder)[split]
+            assert sorted(classes.tolist()) == sorted(expected_classes.tolist())
+            if given is tables:
+                assert torch.equal(items, expected_items) and torch.equal(classes, expected_classes)
+        assert copy.canonical == (given is not tables)
+    assert "splits of a hub copy" in copy.split_note
+    moved = VoxForgeDataModule(hub={"train": merged}, split_seed=1)
+    moved.setup()
+    assert not moved.canonical and "RandomState(1), 70/10/20 of a hub copy" in moved.split_note
+    expected = ready(root, split_seed=1)
+    for split in SPLITS:
+        assert sorted(moved.dataset(split, "random_crop").label_pairs()[1].tolist()) == sorted(
+            expected.dataset(split, "random_crop").label_pairs()[1].tolist()
+        )
+
+
+def test_hub_copy_errors_name_the_column_or_value(root, tmp_path):
+    table = hub.audio_table({"language": ["de", "xx"]}, [hub.tone(300, 0.5, 16000)] * 2, 16000)
+    with pytest.raises(ValueError, match=r"language\(s\) \['xx'\] are none of TFDS voxforge's"):
         VoxForgeDataModule(hub={"train": table}).setup()
+    with pytest.raises(ValueError, match=r"hub copy \(one table\) has no column 'speaker'"):
+        VoxForgeDataModule(hub={"train": table.select([0])}).setup()
+    with pytest.raises(ValueError, match="split_file= .* cannot be used with hub="):
+        VoxForgeDataModule(hub={"train": table}, split_file=str(tmp_path / "split.txt"))
 
 
 def test_an_archive_with_several_top_folders_is_kept_whole(fresh_root):
