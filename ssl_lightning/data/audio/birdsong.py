@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_splits
-from ssl_lightning.data.audio.fluent import merged_table
 from ssl_lightning.data.audio.group_split import (
     SPLITS,
     SplitListWriter,
@@ -45,7 +44,7 @@ from ssl_lightning.data.audio.group_split import (
     hash_split,
     read_split_list,
 )
-from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, merged_table
 from ssl_lightning.data.manifest import OnError
 
 CORPORA = {

@@ -9,7 +9,7 @@ contract of docs/architecture.md, with the API the probes and `ssl-lightning eva
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -177,6 +177,11 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
             else:
                 self._splits = self.hub_splits(*load_hub(self.hub, self.HUB))
 
+    def dataset_class(self, split: str, clips: list[Clip] | HubSplit) -> Callable[..., ManifestAudioDataset]:
+        """What serves the clips of `split`: `ManifestAudioDataset` for files, `HubAudioDataset` for a hub
+        split; a subclass may return another constructor with the same arguments."""
+        return HubAudioDataset if isinstance(clips, HubSplit) else ManifestAudioDataset
+
     def dataset(self, split: str, mode: Mode, crops: int | None = None) -> ManifestAudioDataset:
         """The dataset of `split` as random crops ("random_crop") or evaluation sub-clips ("subclips":
         contiguous, or `crops` equally spaced overlapping ones per clip)."""
@@ -191,8 +196,7 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
         if (split, mode, crops) not in self._datasets:
             label_type: LabelType = "none" if self.label_type is None else self.label_type
             clips = self._splits[split]
-            kind = HubAudioDataset if isinstance(clips, HubSplit) else ManifestAudioDataset
-            self._datasets[split, mode, crops] = kind(
+            self._datasets[split, mode, crops] = self.dataset_class(split, clips)(
                 clips,
                 self.label_names,
                 label_type,

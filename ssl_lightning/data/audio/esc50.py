@@ -204,7 +204,9 @@ class ESC50DataModule(AudioClassificationDataModule):
     def split_note(self) -> str:
         """Which folds make each split, for reports."""
         folds = ", ".join(f"{split} {list(f)}" for split, f in self.folds.items())
-        source = self.root if self.hub is None else f"hub {self.hub if isinstance(self.hub, str) else 'tables'}"
+        source = (
+            self.root if self.hub is None else f"hub {self.hub if isinstance(self.hub, str) else 'tables'}"
+        )
         return f"ESC-50 official folds ({folds}) from {source}"
 
     def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:

@@ -44,7 +44,7 @@ from ssl_lightning.data.audio.datamodule import (
     check_missing,
     check_splits,
 )
-from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, hub_split_tables
 from ssl_lightning.data.manifest import OnError
 
 SLOTS = ("action", "object", "location")
@@ -66,32 +66,6 @@ class FluentUtterance:
     def labels(self) -> tuple[str, ...]:
         """The class names of the three slots: `("action=<value>", "object=<value>", "location=<value>")`."""
         return tuple(f"{slot}={value}" for slot, value in zip(SLOTS, self.slots, strict=True))
-
-
-def hub_split_tables(tables: Mapping[str, Any], where: str) -> dict[str, Any] | None:
-    """The tables of a hub copy's own splits as train / valid / test (valid may be named `validation`), or
-    None when it names neither valid nor test (one table, e.g. the `train` a single pushed table loads as).
-
-    Raises:
-        ValueError: it names some of the three splits but not all, naming the splits it has.
-    """
-    valid = [name for name in ("valid", "validation") if name in tables]
-    if not valid and "test" not in tables:
-        return None
-    if "train" not in tables or "test" not in tables or len(valid) != 1:
-        raise ValueError(
-            f"{where} must have the splits train, valid (or validation) and test, or one table; it has "
-            f"{list(tables)}"
-        )
-    return {"train": tables["train"], "valid": tables[valid[0]], "test": tables["test"]}
-
-
-def merged_table(tables: Mapping[str, Any]) -> Any:
-    """All of a hub copy's splits as one `datasets.Dataset` (in split-name order), for a data set whose
-    split the library makes itself."""
-    import datasets
-
-    return datasets.concatenate_datasets([tables[name] for name in sorted(tables)])
 
 
 def fluent_utterance(row: Mapping[str, Any], where: str) -> FluentUtterance:

@@ -1,8 +1,8 @@
-"""Labelled audio from Hugging Face `datasets`: a hub id at a pinned revision, a `save_to_disk` folder, or an
+"""Labelled audio from Hugging Face `datasets`: a hub id (at a revision), a `save_to_disk` folder, or an
 in-memory `DatasetDict` / dict of `Dataset`s, served like the on-disk layouts.
 
 The audio column is read undecoded (`Audio(decode=False)`: the stored bytes or file path) and decoded here
-with soundfile, so no FFmpeg / torchcodec is needed (wav, flac and ogg; convert mp3 columns first). A
+with soundfile, so no FFmpeg / torchcodec is needed (wav, flac, ogg and mp3: what libsndfile reads). A
 datamodule maps its table's columns to label names in `hub_splits` and returns `HubSplit`s; the shared
 base (`AudioClassificationDataModule`) serves them as `HubAudioDataset`s.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -24,7 +24,6 @@ from torch import Tensor
 
 from ssl_lightning.audio import AudioDecodeError
 from ssl_lightning.data.manifest import LabelType, ManifestAudioDataset, Mode, OnError
-
 
 PARQUET = "refs/convert/parquet"
 """The hub's automatic parquet conversion of a data set: the revision that loads script-based data sets
@@ -44,7 +43,7 @@ class HubSource:
     audio_column: str = "audio"
 
 
-HubInput = Union[str, HubSource, Mapping[str, Any]]
+HubInput = str | HubSource | Mapping[str, Any]
 """What a datamodule's `hub` argument takes: a hub id or folder (str), a `HubSource`, or the splits
 themselves (a `datasets.DatasetDict` or a dict of split name -> `datasets.Dataset`)."""
 
@@ -126,8 +125,8 @@ def decode_cell(cell: Mapping[str, Any] | None, where: str) -> tuple[Tensor, int
         samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
     except (soundfile.SoundFileError, RuntimeError, TypeError) as error:
         raise AudioDecodeError(
-            f"{where}: cannot decode its audio ({error}); soundfile reads wav, flac and ogg, so convert other "
-            "formats first"
+            f"{where}: cannot decode its audio ({error}); soundfile reads wav, flac, ogg and mp3, so "
+            "convert other formats first"
         ) from error
     if samples.shape[0] == 0 or not np.isfinite(samples).all():
         raise AudioDecodeError(f"{where}: the audio is empty or holds non-finite samples")
@@ -148,6 +147,10 @@ class HubAudioDataset(ManifestAudioDataset):
         on_error: OnError = "raise",
         crops: int | None = None,
     ) -> None:
+        feature = split.table.features.get(split.audio_column)
+        if getattr(feature, "decode", False):  # never let `datasets` decode (it would need torchcodec)
+            undecoded = split.table.cast_column(split.audio_column, type(feature)(decode=False))
+            split = replace(split, table=undecoded)
         self.split = split
         self._rows = np.asarray(split.rows, dtype=np.int64)
         names = [f"{split.where} row {row}" for row in self._rows]
@@ -164,3 +167,29 @@ class HubAudioDataset(ManifestAudioDataset):
 
     def probe(self, clip: int) -> int:
         return self.read(clip).numel()
+
+
+def hub_split_tables(tables: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+    """The tables of a hub copy's own splits as train / valid / test (valid may be named `validation`), or
+    None when it names neither valid nor test (one table, e.g. the `train` a single pushed table loads as).
+
+    Raises:
+        ValueError: it names some of the three splits but not all, naming the splits it has.
+    """
+    valid = [name for name in ("valid", "validation") if name in tables]
+    if not valid and "test" not in tables:
+        return None
+    if "train" not in tables or "test" not in tables or len(valid) != 1:
+        raise ValueError(
+            f"{where} must have the splits train, valid (or validation) and test, or one table; it has "
+            f"{list(tables)}"
+        )
+    return {"train": tables["train"], "valid": tables[valid[0]], "test": tables["test"]}
+
+
+def merged_table(tables: Mapping[str, Any]) -> Any:
+    """All of a hub copy's splits as one `datasets.Dataset` (in split-name order), for a data set whose
+    split the library makes itself."""
+    import datasets
+
+    return datasets.concatenate_datasets([tables[name] for name in sorted(tables)])

@@ -48,8 +48,7 @@ from ssl_lightning.data.audio.datamodule import (
     check_missing,
     check_splits,
 )
-from ssl_lightning.data.audio.fluent import merged_table
-from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, merged_table
 from ssl_lightning.data.manifest import OnError
 
 TOP50_TAGS = (

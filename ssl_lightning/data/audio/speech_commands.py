@@ -38,8 +38,9 @@ columns `file, audio, label` (ClassLabel of the words, `_unknown_`, `_silence_`)
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -286,22 +287,14 @@ class SpeechCommandsDataModule(AudioClassificationDataModule):
                 f"{TEST_DOWNLOAD.format(release=self._preferred_releases()[0])} and pass its folder as "
                 "test_root (or put it beside the archive under root)"
             )
-        if split not in self._windows or (split, mode, crops) in self._datasets:
-            return super().dataset(split, mode, crops)
-        clips = self._splits[split]
+        return super().dataset(split, mode, crops)
+
+    def dataset_class(self, split: str, clips: list[Clip] | HubSplit) -> Callable[..., ManifestAudioDataset]:
+        """The base's, or for a split holding TFDS's `_silence_` windows the dataset that serves them."""
+        if split not in self._windows:
+            return super().dataset_class(split, clips)
         kind = HubSilenceWindowDataset if isinstance(clips, HubSplit) else SilenceWindowDataset
-        self._datasets[split, mode, crops] = kind(
-            self._windows[split],
-            clips,
-            self.label_names,
-            "single",
-            sample_rate=self.sample_rate,
-            num_samples=self.train_num_samples if mode == "random_crop" else self.eval_num_samples,
-            mode=mode,
-            on_error=self.on_error,
-            crops=crops,
-        )
-        return self._datasets[split, mode, crops]
+        return functools.partial(kind, self._windows[split])
 
     def _preferred_releases(self) -> tuple[str, ...]:
         """The archive releases this version and build read, preferred first."""

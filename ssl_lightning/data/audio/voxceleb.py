@@ -39,8 +39,7 @@ from ssl_lightning.data.audio.datamodule import (
     check_missing,
     check_splits,
 )
-from ssl_lightning.data.audio.fluent import hub_split_tables, merged_table
-from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, hub_split_tables, merged_table
 from ssl_lightning.data.manifest import OnError
 
 SPLIT_LIST = "iden_split.txt"

@@ -48,9 +48,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_splits
-from ssl_lightning.data.audio.fluent import hub_split_tables, merged_table
 from ssl_lightning.data.audio.group_split import SPLITS, SplitListWriter, assigned_clips, read_split_list
-from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, hub_split_tables, merged_table
 from ssl_lightning.data.manifest import OnError
 
 LANGUAGES = ("de", "en", "es", "fr", "it", "ru")
