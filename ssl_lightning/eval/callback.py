@@ -73,7 +73,8 @@ class ProbeEvaluation(L.Callback):
             out = Path(trainer.log_dir or trainer.default_root_dir) / "probe" / tag
             table = format_suite_table(results, runner.suite, self.paper_models)
             print(table)
-            write_outputs(results, out, f"{self.suite} probe ({tag}, {self.protocol} features)", table, {})
+            title = f"{self.suite} probe ({tag}, {self.protocol} features)"
+            write_outputs(results, out, title, table, {}, lambda: runner.write_splits(out / "splits"))
         trainer.strategy.barrier("probe_evaluation")
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,6 +122,17 @@ class SuiteRunner:
             self._datamodules[task, fold] = dm
         return self._datamodules[task, fold]
 
+    def write_splits(self, folder: Path) -> dict[str, Path]:
+        """The splits the library made itself (datamodules with `write_split_file`: Birdsong, TUT18,
+        VoxForge) as list files `<folder>/<task>.tsv`, so that a report records exactly what it ran on."""
+        paths = {}
+        for (task, _), dm in self._datamodules.items():
+            if hasattr(dm, "write_split_file") and getattr(dm, "root", None) is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                dm.write_split_file(folder / f"{task}.tsv")
+                paths[f"split_{task}"] = folder / f"{task}.tsv"
+        return paths
+
     def features(
         self, embed_fn, spec: SuiteTask, split: str, desc: str, fold: int | None = None
     ) -> FeatureSet:
@@ -201,6 +212,7 @@ class SuiteRunner:
             if spec.folds:
                 extra["folds"] = dict(zip(spec.folds, values, strict=True))
             results.append(self._result(spec, name, sum(values) / len(values), dm, train, test, start, extra))
+            self._report_progress(results[-1], len(results), len(self.specs))
             if embeddings is not None and dm.label_type == "single":
                 embeddings[f"tsne_{name}_{spec.name}"] = (test, dm.classes)
         return results
@@ -244,7 +256,17 @@ class SuiteRunner:
             value = compute_metric(spec.metric, scores, labels)
             extra = {} if fold is None else {"folds": {fold: value}}
             results.append(self._result(spec, name, value, dm, train_set, test, start, extra))
+            self._report_progress(results[-1], len(results), len(self.specs))
         return results
+
+    def _report_progress(self, result: TaskResult, done: int, total: int) -> None:
+        """One line per finished task (the per-split bars vanish when done)."""
+        if self.progress:
+            print(
+                f"[{done}/{total}] {result.model} {result.task}: {result.metric} {100 * result.value:.1f} "
+                f"({result.seconds:.0f} s)",
+                flush=True,
+            )
 
     def _result(
         self,
@@ -326,12 +348,19 @@ def writable_dir(path: Path) -> Path:
 
 
 def write_outputs(
-    results: list[TaskResult], out: Path, title: str, table: str, embeddings: dict[str, Embeddings]
+    results: list[TaskResult],
+    out: Path,
+    title: str,
+    table: str,
+    embeddings: dict[str, Embeddings],
+    splits: Callable[[], dict[str, Path]] = dict,
 ) -> dict[str, Path]:
-    """Write the report files (`suite.md`: the domain table `table`), one JSON per task and the embedding
-    plots; ReportWriteError says where writing failed."""
+    """Write the report files (`suite.md`: the domain table `table`), one JSON per task, the embedding plots
+    and what `splits()` writes (the library-made splits' list files); ReportWriteError says where writing
+    failed."""
     try:
         files = write_report(results, out, title=title)
+        files |= splits()
         files["suite"] = out / "suite.md"
         files["suite"].write_text(f"# {title}\n\n{table}", encoding="utf-8")
         files |= write_task_files(results, out)
@@ -424,9 +453,13 @@ def evaluate(
     table = format_suite_table(results, the_suite, paper_models)
     print(table, flush=True)  # first: a report that cannot be written loses nothing
     title = f"{suite} linear-probe evaluation ({protocol} features)"
-    files = write_outputs(results, out, title, table, embeddings or {})
-    shown = [str(path) for key, path in files.items() if not key.startswith("task_")]
-    print(f"report: {', '.join(shown)}, and one JSON per task in {out / 'tasks'}")
+    files = write_outputs(
+        results, out, title, table, embeddings or {}, lambda: runner.write_splits(out / "splits")
+    )
+    shown = [str(path) for key, path in files.items() if not key.startswith(("task_", "split_"))]
+    print(f"report: {', '.join(shown)}, and one JSON per task in {out / 'tasks'}", flush=True)
+    if any(key.startswith("split_") for key in files):
+        print(f"the splits the library made (not the paper's) are recorded in {out / 'splits'}", flush=True)
     return results
 
 

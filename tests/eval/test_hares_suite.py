@@ -92,6 +92,10 @@ def test_hares_suite_runs_every_task_and_reports(data_root, tmp_path, capsys):
         record = json.loads((tmp_path / "out" / "tasks" / f"{task}.json").read_text())
         assert record["results"][0]["value"] == pytest.approx(by_task[task].value)
     assert (tmp_path / "out" / "results.png").stat().st_size > 0
+    # the splits the library made are recorded beside the report, one `<split>\t<item>` line per clip
+    for task in ("birdsong", "tut18", "voxforge"):
+        lines = (tmp_path / "out" / "splits" / f"{task}.tsv").read_text().splitlines()
+        assert {line.split("\t")[0] for line in lines} == {"train", "valid", "test"}
     assert "suite.md" in capsys.readouterr().out
 
 
