@@ -172,6 +172,8 @@ class AudioSetDataModule(AudioClassificationDataModule):
 
     HUB = HubSource("agkphysics/AudioSet", name="balanced")
 
+    label_type = "multi"
+
     def __init__(
         self,
         root: str | None = None,
@@ -196,17 +198,13 @@ class AudioSetDataModule(AudioClassificationDataModule):
             num_workers,
             sample_rate,
             clip_seconds,
-            on_error=on_error,
-            seed=seed,
-            weighted_sampling=weighted_sampling,
-            train_seconds=train_seconds,
-            hub=hub,
+            on_error,
+            seed,
+            train_seconds,
+            hub,
+            weighted_sampling,
         )
-        if (root is None) == (hub is None):
-            raise ValueError(
-                f"AudioSetDataModule needs exactly one of root= (the folder of the segment CSVs, {CSV_URL}) "
-                f"and hub= ({self.HUB.path!r}); got root={root!r}, hub={hub!r}"
-            )
+        self.root = self.source_root(root, hub, f"the folder of the segment CSVs, {CSV_URL}")
         if train_split not in TRAIN_SPLITS:
             raise ValueError(f"train_split must be one of {list(TRAIN_SPLITS)}, got {train_split!r}")
         if hub is not None and train_split not in HUB_TRAIN_SPLITS:
@@ -222,7 +220,6 @@ class AudioSetDataModule(AudioClassificationDataModule):
         if not 0 <= valid_fraction < 1:
             raise ValueError(f"valid_fraction must lie in [0, 1), got {valid_fraction!r}")
         self.save_hyperparameters(ignore=["hub"])
-        self.root = None if root is None else Path(root).expanduser()
         self.audio_dir = None if root is None else self.root / Path(audio_dir).expanduser()
         self.class_index = self.root / CLASS_INDEX if class_index is None else Path(class_index).expanduser()
         self._class_index: tuple[tuple[str, ...], tuple[str, ...]] | None = None
@@ -251,10 +248,6 @@ class AudioSetDataModule(AudioClassificationDataModule):
     @property
     def label_names(self) -> tuple[str, ...]:
         return self.mids
-
-    @property
-    def label_type(self) -> str:
-        return "multi"
 
     @property
     def canonical(self) -> bool:

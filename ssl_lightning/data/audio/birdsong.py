@@ -44,7 +44,7 @@ from ssl_lightning.data.audio.group_split import (
     hash_split,
     read_split_list,
 )
-from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, merged_table
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, hub_splits_of, merged_table
 from ssl_lightning.data.manifest import OnError
 
 CORPORA = {
@@ -138,6 +138,11 @@ class BirdsongDataModule(SplitListWriter, AudioClassificationDataModule):
             public copy exists); see `AudioClassificationDataModule`.
     """
 
+    classes = CLASSES
+    label_type = "single"
+    canonical = False
+    """HARES's split (Tagliasacchi et al.) is not public."""
+
     def __init__(
         self,
         root: str | None = None,
@@ -154,44 +159,15 @@ class BirdsongDataModule(SplitListWriter, AudioClassificationDataModule):
         hub: HubInput | None = None,
     ) -> None:
         super().__init__(
-            batch_size,
-            num_workers,
-            sample_rate,
-            clip_seconds,
-            on_error=on_error,
-            seed=seed,
-            train_seconds=train_seconds,
-            hub=hub,
+            batch_size, num_workers, sample_rate, clip_seconds, on_error, seed, train_seconds, hub
         )
-        if (root is None) == (hub is None):
-            raise ValueError(
-                f"BirdsongDataModule needs exactly one of root= (the birdsong/ folder of the corpora from "
-                f"{DOWNLOAD}) and hub= (your own datasets copy: no public one exists); got root={root!r}, "
-                f"hub={hub!r}"
-            )
-        if split_file is not None and root is None:
-            raise ValueError("split_file= names files under root=; it cannot be used with hub=")
+        self.root = self.source_root(root, hub, f"the birdsong/ folder of the corpora from {DOWNLOAD}")
+        self.keep_split_source(split_file, split_seed)
         unknown = [corpus for corpus in corpora if corpus not in CORPORA]
         if not corpora or unknown or len(set(corpora)) != len(corpora):
             raise ValueError(f"corpora must be distinct names of {list(CORPORA)}, got {list(corpora)}")
         self.save_hyperparameters(ignore=["hub"])
-        self.root = None if root is None else Path(root).expanduser()
         self.corpora = tuple(corpora)
-        self.split_file = None if split_file is None else Path(split_file).expanduser()
-        self.split_seed = split_seed
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return CLASSES
-
-    @property
-    def label_type(self) -> str:
-        return "single"
-
-    @property
-    def canonical(self) -> bool:
-        """False: HARES's split (Tagliasacchi et al.) is not public."""
-        return False
 
     @property
     def split_note(self) -> str:
@@ -229,7 +205,7 @@ class BirdsongDataModule(SplitListWriter, AudioClassificationDataModule):
 
     def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
         """The rows of `corpora` (by `datasetid`) of every table, split by the item hash as from root."""
-        where = f"Birdsong hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        where = self.hub_where("Birdsong")
         table = merged_table(tables)
         columns = {column: hub_column(table, column, where) for column in COLUMNS}
         clips, seen = [], set()
@@ -245,18 +221,10 @@ class BirdsongDataModule(SplitListWriter, AudioClassificationDataModule):
         kept = [row for row, clip in enumerate(clips) if clip.corpus in self.corpora]
         split_of = {row: hash_split(clips[row].item, FRACTIONS, self.split_seed) for row in kept}
         rows = {split: [row for row in kept if split_of[row] == split] for split in SPLITS}
-        empty = [split for split, selected in rows.items() if not selected]
-        if empty:
-            raise ValueError(
-                f"{where}: split(s) {empty} have no row of corpora {list(self.corpora)} ({len(kept)} rows)"
-            )
-        return {
-            split: HubSplit(
-                table,
-                selected,
-                [(CLASSES[clips[row].hasbird],) for row in selected],
-                audio_column,
-                f"{where}[{split}]",
-            )
+        parts = {
+            split: (table, selected, [(CLASSES[clips[row].hasbird],) for row in selected])
             for split, selected in rows.items()
         }
+        return hub_splits_of(
+            parts, audio_column, where, f" of corpora {list(self.corpora)} ({len(kept)} rows)"
+        )

@@ -75,10 +75,11 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
     sub-clips of `clip_seconds` of every clip in split order (the last one zero-padded), with `clip_id`
     telling which clip each belongs to.
 
-    Subclasses implement `read_splits()` and the `classes` and `label_type` properties; `label_names`
-    (the label strings of the clip lists) defaults to `classes`. A subclass whose data set is on the
-    Hugging Face hub also sets `HUB` (the id at a pinned revision) and implements `hub_splits`; `hub=`
-    then reads the splits from there instead of `read_splits()` (see `data/audio/hub.py`).
+    Subclasses implement `read_splits()` and the `classes` and `label_type` properties (class attributes
+    where they are fixed); `label_names` (the label strings of the clip lists) defaults to `classes`. A
+    subclass whose data set is on the Hugging Face hub also sets `HUB` (the id at a pinned revision) and
+    implements `hub_splits`; `hub=` then reads the splits from there instead of `read_splits()` (see
+    `data/audio/hub.py`). `source_root` checks a constructor's root= / hub= pair.
 
     Args:
         batch_size: clips (training) or sub-clips (evaluation) per batch.
@@ -87,11 +88,11 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
         clip_seconds: evaluation sub-clip length, and the default training crop length.
         on_error: "raise" on a missing or unreadable clip, or "skip" it (counted and warned about).
         seed: seed of the training shuffle or weighted draw.
-        weighted_sampling: draw training clips with inverse label-frequency weights.
         train_seconds: training crop length (None: `clip_seconds`).
         hub: read the data from Hugging Face `datasets` instead of the on-disk layout: the class's
             `HUB` id (at its pinned revision), another id or `save_to_disk` folder, a `HubSource`, or
             in-memory splits (a `DatasetDict`).
+        weighted_sampling: draw training clips with inverse label-frequency weights.
     """
 
     HUB: HubSource | None = None
@@ -105,9 +106,9 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
         clip_seconds: float,
         on_error: OnError = "raise",
         seed: int = 0,
-        weighted_sampling: bool = False,
         train_seconds: float | None = None,
         hub: HubInput | None = None,
+        weighted_sampling: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("batch_size", batch_size), ("sample_rate", sample_rate)):
@@ -127,6 +128,29 @@ class AudioClassificationDataModule(TrainLoaderState, L.LightningDataModule):
         self.hub = hub
         self._splits: dict[str, list[Clip] | HubSplit] | None = None
         self._datasets: dict[tuple[str, Mode, int | None], ManifestAudioDataset] = {}
+
+    def source_root(self, root: str | None, hub: HubInput | None, download: str) -> Path | None:
+        """`root` expanded (None when reading `hub`), after checking that exactly one of the two is given;
+        `download` says what root must hold and where it comes from, for the error.
+
+        Raises:
+            ValueError: both or neither of root and hub are given.
+        """
+        if (root is None) == (hub is None):
+            copy = (
+                "your own datasets copy: the library reads no public one"
+                if self.HUB is None
+                else repr(self.HUB.path)
+            )
+            raise ValueError(
+                f"{type(self).__name__} needs exactly one of root= ({download}) and hub= ({copy}); got "
+                f"root={root!r}, hub={hub!r}"
+            )
+        return None if root is None else Path(root).expanduser()
+
+    def hub_where(self, name: str) -> str:
+        """How messages name the hub copy of data set `name`, e.g. `ESC-50 hub copy ashraq/esc50`."""
+        return f"{name} hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
 
     @property
     def classes(self) -> tuple[str, ...]:

@@ -128,6 +128,10 @@ class ESC50DataModule(AudioClassificationDataModule):
 
     HUB = HubSource("ashraq/esc50")
 
+    label_type = "single"
+    canonical = True
+    """The official folds (HARES reports the mean over the five test folds)."""
+
     def __init__(
         self,
         root: str | None = None,
@@ -143,26 +147,14 @@ class ESC50DataModule(AudioClassificationDataModule):
         train_seconds: float | None = None,
     ) -> None:
         super().__init__(
-            batch_size,
-            num_workers,
-            sample_rate,
-            clip_seconds,
-            on_error=on_error,
-            seed=seed,
-            train_seconds=train_seconds,
-            hub=hub,
+            batch_size, num_workers, sample_rate, clip_seconds, on_error, seed, train_seconds, hub
         )
-        if (root is None) == (hub is None):
-            raise ValueError(
-                f"ESC50DataModule needs exactly one of root= (the unpacked {DOWNLOAD}) and hub= "
-                f"({self.HUB.path!r}); got root={root!r}, hub={hub!r}"
-            )
+        self.root = self.source_root(root, hub, f"the unpacked {DOWNLOAD}")
         if fold not in range(1, NUM_FOLDS + 1):
             raise ValueError(f"fold must be one of 1..{NUM_FOLDS} (the held-out test fold), got {fold!r}")
         if valid_fold not in ("next", "test"):
             raise ValueError(f"valid_fold must be 'next' or 'test', got {valid_fold!r}")
         self.save_hyperparameters(ignore=["hub"])
-        self.root = None if root is None else Path(root).expanduser()
         self._meta: tuple[list[ESC50Clip], tuple[str, ...]] | None = None
         self._tables: dict | None = None
 
@@ -192,15 +184,6 @@ class ESC50DataModule(AudioClassificationDataModule):
         return self._read_meta()[1]
 
     @property
-    def label_type(self) -> str:
-        return "single"
-
-    @property
-    def canonical(self) -> bool:
-        """True: the official folds (HARES reports the mean over the five test folds)."""
-        return True
-
-    @property
     def split_note(self) -> str:
         """Which folds make each split, for reports."""
         folds = ", ".join(f"{split} {list(f)}" for split, f in self.folds.items())
@@ -214,7 +197,7 @@ class ESC50DataModule(AudioClassificationDataModule):
         import datasets
 
         table = datasets.concatenate_datasets([tables[name] for name in sorted(tables)])
-        where = f"ESC-50 hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        where = self.hub_where("ESC-50")
         columns = {name: hub_column(table, name, where) for name in REQUIRED_COLUMNS}
         clips = [
             ESC50Clip(str(name), int(fold), int(target), str(category))

@@ -44,7 +44,7 @@ from ssl_lightning.data.audio.datamodule import (
     check_missing,
     check_splits,
 )
-from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, hub_split_tables
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, hub_split_tables, hub_splits_of
 from ssl_lightning.data.manifest import OnError
 
 SLOTS = ("action", "object", "location")
@@ -142,6 +142,8 @@ class FluentSpeechCommandsDataModule(AudioClassificationDataModule):
             docstring; no public copy exists); see `AudioClassificationDataModule`.
     """
 
+    label_type = "multi"
+
     def __init__(
         self,
         root: str | None = None,
@@ -155,23 +157,12 @@ class FluentSpeechCommandsDataModule(AudioClassificationDataModule):
         hub: HubInput | None = None,
     ) -> None:
         super().__init__(
-            batch_size,
-            num_workers,
-            sample_rate,
-            clip_seconds,
-            on_error=on_error,
-            seed=seed,
-            train_seconds=train_seconds,
-            hub=hub,
+            batch_size, num_workers, sample_rate, clip_seconds, on_error, seed, train_seconds, hub
         )
-        if (root is None) == (hub is None):
-            raise ValueError(
-                "FluentSpeechCommandsDataModule needs exactly one of root= (the unpacked "
-                f"fluent_speech_commands_dataset folder, from {DOWNLOAD}) and hub= (your own datasets copy: "
-                f"no public one exists); got root={root!r}, hub={hub!r}"
-            )
+        self.root = self.source_root(
+            root, hub, f"the unpacked fluent_speech_commands_dataset folder, from {DOWNLOAD}"
+        )
         self.save_hyperparameters(ignore=["hub"])
-        self.root = None if root is None else Path(root).expanduser()
         self._rows: dict[str, list[FluentUtterance]] | None = None
         self._values: tuple[tuple[str, ...], ...] | None = None
 
@@ -202,10 +193,6 @@ class FluentSpeechCommandsDataModule(AudioClassificationDataModule):
         return tuple(len(values) for values in self._read_rows()[1])
 
     @property
-    def label_type(self) -> str:
-        return "multi"
-
-    @property
     def canonical(self) -> bool:
         """True for the official CSV splits, the ones HARES used: from root, or hub splits of their sizes."""
         if self.root is not None:
@@ -227,7 +214,7 @@ class FluentSpeechCommandsDataModule(AudioClassificationDataModule):
 
     def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
         """The copy's train / valid (or validation) / test tables, rows in order, labelled as the CSVs."""
-        where = f"Fluent Speech Commands hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        where = self.hub_where("Fluent Speech Commands")
         named = hub_split_tables(tables, where)
         if named is None:
             raise ValueError(
@@ -242,16 +229,11 @@ class FluentSpeechCommandsDataModule(AudioClassificationDataModule):
             ]
         self._values = slot_values(rows, {split: f"{where}[{split}]" for split in SPLITS})
         self._rows = rows
-        return {
-            split: HubSplit(
-                table,
-                range(len(rows[split])),
-                [u.labels for u in rows[split]],
-                audio_column,
-                f"{where}[{split}]",
-            )
+        parts = {
+            split: (table, range(len(rows[split])), [u.labels for u in rows[split]])
             for split, table in named.items()
         }
+        return hub_splits_of(parts, audio_column, where)
 
     def read_splits(self) -> dict[str, list[Clip]]:
         """Clips per split in CSV order, labelled with their three slots; missing audio is reported."""

@@ -109,7 +109,19 @@ def assigned_clips(
 
 class SplitListWriter:
     """Mixin of an `AudioClassificationDataModule` subclass with a `root` whose split a list file can
-    record: `write_split_file`."""
+    record: `write_split_file`, and read back: `split_file=`."""
+
+    def keep_split_source(self, split_file: str | None, split_seed: int) -> None:
+        """Keep `split_file` (expanded) and `split_seed` (the seed of the library's own split); call it after
+        setting `root`.
+
+        Raises:
+            ValueError: a split file with hub= (it names files under root).
+        """
+        if split_file is not None and self.root is None:
+            raise ValueError("split_file= names files under root=; it cannot be used with hub=")
+        self.split_file = None if split_file is None else Path(split_file).expanduser()
+        self.split_seed = split_seed
 
     def write_split_file(self, path: str | Path) -> None:
         """Write the split in use (after `setup`) as a list file to ship or record it; `split_file=` reads

@@ -164,6 +164,9 @@ class HearTaskDataModule(AudioClassificationDataModule):
         hub: not supported (no Hugging Face copy); must be None.
     """
 
+    canonical = True
+    """HEAR's own splits."""
+
     def __init__(
         self,
         root: str | None = None,
@@ -234,11 +237,6 @@ class HearTaskDataModule(AudioClassificationDataModule):
     @property
     def label_type(self) -> str:
         return LABEL_TYPES[self.metadata["prediction_type"]]
-
-    @property
-    def canonical(self) -> bool:
-        """HEAR's own splits."""
-        return True
 
     @property
     def split_note(self) -> str:

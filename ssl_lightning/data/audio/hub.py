@@ -71,6 +71,27 @@ class HubSplit:
             raise ValueError(f"{self.where}: {len(self.rows)} rows but {len(self.labels)} label tuples")
 
 
+HubPart = tuple[Any, Sequence[int], Sequence[tuple[str, ...]]]
+"""One split of a hub copy before it is served: (table, row indices, label names of each row)."""
+
+
+def hub_splits_of(
+    parts: Mapping[str, HubPart], audio_column: str, where: str, hint: str = ""
+) -> dict[str, HubSplit]:
+    """The `HubSplit` of every split of `parts`, named `<where>[<split>]` in messages.
+
+    Raises:
+        ValueError: some split has no row (the message names them, then `hint`).
+    """
+    empty = [split for split, (_, rows, _) in parts.items() if not len(rows)]
+    if empty:
+        raise ValueError(f"{where}: split(s) {empty} have no row{hint}")
+    return {
+        split: HubSplit(table, rows, labels, audio_column, f"{where}[{split}]")
+        for split, (table, rows, labels) in parts.items()
+    }
+
+
 def load_hub(hub: HubInput, default: HubSource | None = None) -> tuple[dict[str, Any], str]:
     """The splits of `hub` as `{split: datasets.Dataset}` with the audio column undecoded, and the audio
     column's name.

@@ -48,7 +48,7 @@ from ssl_lightning.data.audio.datamodule import (
     check_missing,
     check_splits,
 )
-from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, merged_table
+from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, hub_splits_of, merged_table
 from ssl_lightning.data.manifest import OnError
 
 TOP50_TAGS = (
@@ -148,6 +148,10 @@ class MagnaTagATuneDataModule(AudioClassificationDataModule):
             public copy is read); see `AudioClassificationDataModule`.
     """
 
+    classes = TOP50_TAGS
+    """The top-50 tags, in musicnn-training's order."""
+    label_type = "multi"
+
     def __init__(
         self,
         root: str | None = None,
@@ -162,34 +166,14 @@ class MagnaTagATuneDataModule(AudioClassificationDataModule):
         hub: HubInput | None = None,
     ) -> None:
         super().__init__(
-            batch_size,
-            num_workers,
-            sample_rate,
-            clip_seconds,
-            on_error=on_error,
-            seed=seed,
-            train_seconds=train_seconds,
-            hub=hub,
+            batch_size, num_workers, sample_rate, clip_seconds, on_error, seed, train_seconds, hub
         )
-        if (root is None) == (hub is None):
-            raise ValueError(
-                "MagnaTagATuneDataModule needs exactly one of root= (the folder of annotations_final.csv and "
-                f"the mp3 folders 0-9, a-f, from {DOWNLOAD}) and hub= (your own datasets copy: no public one "
-                f"is read); got root={root!r}, hub={hub!r}"
-            )
+        self.root = self.source_root(
+            root, hub, f"the folder of annotations_final.csv and the mp3 folders 0-9, a-f, from {DOWNLOAD}"
+        )
         if split not in ("pons", "directory"):
             raise ValueError(f"split must be 'pons' or 'directory', got {split!r}")
         self.save_hyperparameters(ignore=["hub"])
-        self.root = None if root is None else Path(root).expanduser()
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        """The top-50 tags, in musicnn-training's order."""
-        return TOP50_TAGS
-
-    @property
-    def label_type(self) -> str:
-        return "multi"
 
     @property
     def canonical(self) -> bool:
@@ -212,7 +196,7 @@ class MagnaTagATuneDataModule(AudioClassificationDataModule):
 
     def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
         """The rows of every table, split by the folder of `mp3_path` as from root (Pons: less the three)."""
-        where = f"MagnaTagATune hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        where = self.hub_where("MagnaTagATune")
         table = merged_table(tables)
         ids, paths = (hub_column(table, column, where) for column in ("clip_id", "mp3_path"))
         if "tags" in table.column_names:
@@ -229,17 +213,11 @@ class MagnaTagATuneDataModule(AudioClassificationDataModule):
         for row, clip in enumerate(clips):
             if clip.clip_id not in left_out:
                 rows[SPLIT_OF[clip.mp3_path[0]]].append(row)
-        empty = [split for split, selected in rows.items() if not selected]
-        if empty:
-            raise ValueError(
-                f"{where}: split(s) {empty} have no row (mp3 folders {[FOLDERS[s] for s in empty]})"
-            )
-        return {
-            split: HubSplit(
-                table, selected, [clips[row].tags for row in selected], audio_column, f"{where}[{split}]"
-            )
+        parts = {
+            split: (table, selected, [clips[row].tags for row in selected])
             for split, selected in rows.items()
         }
+        return hub_splits_of(parts, audio_column, where, f" (mp3 folders {FOLDERS})")
 
     def read_splits(self) -> dict[str, list[Clip]]:
         """Clips per split by mp3 folder; CSV rows without an mp3 file are reported."""

@@ -122,6 +122,10 @@ class NSynthDataModule(AudioClassificationDataModule):
 
     HUB = HubSource("jg583/NSynth", revision=PARQUET)
 
+    label_type = "single"
+    canonical = True
+    """The official splits, which HARES used."""
+
     def __init__(
         self,
         root: str | None = None,
@@ -137,38 +141,16 @@ class NSynthDataModule(AudioClassificationDataModule):
     ) -> None:
         if task not in CLASSES:
             raise ValueError(f"task must be one of {list(CLASSES)}, got {task!r}")
-        super().__init__(
-            batch_size,
-            num_workers,
-            sample_rate,
-            CLIP_SECONDS[task] if clip_seconds is None else clip_seconds,
-            on_error=on_error,
-            seed=seed,
-            train_seconds=train_seconds,
-            hub=hub,
-        )
-        if (root is None) == (hub is None):
-            raise ValueError(
-                f"NSynthDataModule needs exactly one of root= (the folder of the unpacked "
-                f"{DOWNLOAD.format(folder='nsynth-<split>')} archives) and hub= ({self.HUB.path!r}); "
-                f"got root={root!r}, hub={hub!r}"
-            )
+        seconds = CLIP_SECONDS[task] if clip_seconds is None else clip_seconds
+        super().__init__(batch_size, num_workers, sample_rate, seconds, on_error, seed, train_seconds, hub)
+        archives = DOWNLOAD.format(folder="nsynth-<split>")
+        self.root = self.source_root(root, hub, f"the folder of the unpacked {archives} archives")
         self.save_hyperparameters(ignore=["hub"])
-        self.root = None if root is None else Path(root).expanduser()
 
     @property
     def classes(self) -> tuple[str, ...]:
         """The 11 families in `instrument_family` order, or the MIDI pitches "0".."127"."""
         return CLASSES[self.hparams.task]
-
-    @property
-    def label_type(self) -> str:
-        return "single"
-
-    @property
-    def canonical(self) -> bool:
-        """True: the official splits, which HARES used."""
-        return True
 
     @property
     def split_note(self) -> str:

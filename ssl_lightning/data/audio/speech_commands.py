@@ -156,6 +156,8 @@ class SpeechCommandsDataModule(AudioClassificationDataModule):
 
     HUB = HubSource("google/speech_commands", revision=PARQUET, name="v0.02")
 
+    label_type = "single"
+
     def __init__(
         self,
         root: str | None = None,
@@ -177,18 +179,13 @@ class SpeechCommandsDataModule(AudioClassificationDataModule):
             num_workers,
             sample_rate,
             clip_seconds,
-            on_error=on_error,
-            seed=seed,
-            weighted_sampling=weighted_sampling,
-            train_seconds=train_seconds,
-            hub=hub,
+            on_error,
+            seed,
+            train_seconds,
+            hub,
+            weighted_sampling,
         )
-        if (root is None) == (hub is None):
-            raise ValueError(
-                f"SpeechCommandsDataModule needs exactly one of root= (the unpacked "
-                f"{DOWNLOAD.format(release='v0.02')}) and hub= ({self.HUB.path!r}); got root={root!r}, "
-                f"hub={hub!r}"
-            )
+        self.root = self.source_root(root, hub, f"the unpacked {DOWNLOAD.format(release='v0.02')}")
         if version not in (1, 2):
             raise ValueError(f"version must be 1 (12 classes) or 2 (35 classes), got {version!r}")
         if v1_build not in ("superb", "tfds"):
@@ -204,7 +201,6 @@ class SpeechCommandsDataModule(AudioClassificationDataModule):
                 "so no test_root); SUPERB's build reads root="
             )
         self.save_hyperparameters(ignore=["hub"])
-        self.root = None if root is None else Path(root).expanduser()
         self.test_root = None if test_root is None else Path(test_root).expanduser()
         self._windows: dict[str, list[int]] = {}
         self._release: str | None = None
@@ -220,10 +216,6 @@ class SpeechCommandsDataModule(AudioClassificationDataModule):
         if self.hparams.version == 2:
             return V2_CLASSES
         return TFDS_V1_CLASSES if self.tfds else V1_CLASSES
-
-    @property
-    def label_type(self) -> str:
-        return "single"
 
     @property
     def canonical(self) -> bool:

@@ -143,6 +143,11 @@ class TUT18DataModule(SplitListWriter, AudioClassificationDataModule):
 
     HUB = HubSource("adinmtn/TUT-urban-acoustic-scenes-2018-development")
 
+    classes = CLASSES
+    label_type = "single"
+    canonical = False
+    """HARES's split (Tagliasacchi et al.) is not public."""
+
     def __init__(
         self,
         root: str | None = None,
@@ -158,40 +163,12 @@ class TUT18DataModule(SplitListWriter, AudioClassificationDataModule):
         hub: HubInput | None = None,
     ) -> None:
         super().__init__(
-            batch_size,
-            num_workers,
-            sample_rate,
-            clip_seconds,
-            on_error=on_error,
-            seed=seed,
-            train_seconds=train_seconds,
-            hub=hub,
+            batch_size, num_workers, sample_rate, clip_seconds, on_error, seed, train_seconds, hub
         )
-        if (root is None) == (hub is None):
-            raise ValueError(
-                f"TUT18DataModule needs exactly one of root= (the unpacked development set from {DOWNLOAD}) "
-                f"and hub= ({self.HUB.path!r}); got root={root!r}, hub={hub!r}"
-            )
-        if split_file is not None and root is None:
-            raise ValueError("split_file= names files under root=; it cannot be used with hub=")
+        self.root = self.source_root(root, hub, f"the unpacked development set from {DOWNLOAD}")
+        self.keep_split_source(split_file, split_seed)
         self.save_hyperparameters(ignore=["hub"])
-        self.root = None if root is None else Path(root).expanduser()
-        self.split_file = None if split_file is None else Path(split_file).expanduser()
-        self.split_seed = split_seed
         self._hub_grouping = ""
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return CLASSES
-
-    @property
-    def label_type(self) -> str:
-        return "single"
-
-    @property
-    def canonical(self) -> bool:
-        """False: HARES's split (Tagliasacchi et al.) is not public."""
-        return False
 
     @property
     def split_note(self) -> str:
@@ -256,7 +233,7 @@ class TUT18DataModule(SplitListWriter, AudioClassificationDataModule):
 
     def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
         """Test = the copy's `test`; train / valid = its `train`, valid by location hash."""
-        where = f"TUT18 hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        where = self.hub_where("TUT18")
         absent = [split for split in ("train", "test") if split not in tables]
         if absent:
             raise ValueError(f"{where} lacks split(s) {absent}; its splits are {list(tables)}")

@@ -39,7 +39,14 @@ from ssl_lightning.data.audio.datamodule import (
     check_missing,
     check_splits,
 )
-from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, hub_split_tables, merged_table
+from ssl_lightning.data.audio.hub import (
+    HubInput,
+    HubSplit,
+    hub_column,
+    hub_split_tables,
+    hub_splits_of,
+    merged_table,
+)
 from ssl_lightning.data.manifest import OnError
 
 SPLIT_LIST = "iden_split.txt"
@@ -120,6 +127,8 @@ class VoxCeleb1DataModule(AudioClassificationDataModule):
             docstring; no public copy exists); see `AudioClassificationDataModule`.
     """
 
+    label_type = "single"
+
     def __init__(
         self,
         root: str | None = None,
@@ -133,23 +142,12 @@ class VoxCeleb1DataModule(AudioClassificationDataModule):
         hub: HubInput | None = None,
     ) -> None:
         super().__init__(
-            batch_size,
-            num_workers,
-            sample_rate,
-            clip_seconds,
-            on_error=on_error,
-            seed=seed,
-            train_seconds=train_seconds,
-            hub=hub,
+            batch_size, num_workers, sample_rate, clip_seconds, on_error, seed, train_seconds, hub
         )
-        if (root is None) == (hub is None):
-            raise ValueError(
-                "VoxCeleb1DataModule needs exactly one of root= (wav/ of the dev and test archives from "
-                f"{HOMEPAGE}, and {SPLIT_LIST}) and hub= (your own datasets copy: no public one exists); got "
-                f"root={root!r}, hub={hub!r}"
-            )
+        self.root = self.source_root(
+            root, hub, f"wav/ of the dev and test archives from {HOMEPAGE}, and {SPLIT_LIST}"
+        )
         self.save_hyperparameters(ignore=["hub"])
-        self.root = None if root is None else Path(root).expanduser()
         self._listed: tuple[dict[str, list[str]], tuple[str, ...]] | None = None
         self._hub_classes: tuple[str, ...] = ()
         self._hub_sizes: dict[str, int] = {}
@@ -176,10 +174,6 @@ class VoxCeleb1DataModule(AudioClassificationDataModule):
         return self._read_list()[1]
 
     @property
-    def label_type(self) -> str:
-        return "single"
-
-    @property
     def canonical(self) -> bool:
         """True for the official identification splits, the ones HARES used (through TFDS): from root, or a
         hub split of their sizes."""
@@ -202,7 +196,7 @@ class VoxCeleb1DataModule(AudioClassificationDataModule):
 
     def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
         """The rows of every split (by the `split` column, else the copy's splits), labelled by speaker."""
-        where = f"VoxCeleb1 hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        where = self.hub_where("VoxCeleb1")
         named = hub_split_tables(tables, where)
         if named is None:
             table = merged_table(tables)
@@ -211,20 +205,17 @@ class VoxCeleb1DataModule(AudioClassificationDataModule):
                 split: [row for row, of in enumerate(split_of) if of == split]
                 for split in SPLIT_CODES.values()
             }
-            parts = {split: (table, rows[split], [speakers[row] for row in rows[split]]) for split in rows}
+            parts = {split: (table, rows[split], [(speakers[row],) for row in rows[split]]) for split in rows}
         else:
             parts = {
-                split: (table, range(len(table)), hub_speakers(table, f"{where}[{split}]"))
+                split: (table, range(len(table)), [(s,) for s in hub_speakers(table, f"{where}[{split}]")])
                 for split, table in named.items()
             }
-        self._hub_classes = tuple(sorted({speaker for _, _, labels in parts.values() for speaker in labels}))
+        self._hub_classes = tuple(
+            sorted({speaker for _, _, labels in parts.values() for (speaker,) in labels})
+        )
         self._hub_sizes = {split: len(rows) for split, (_, rows, _) in parts.items()}
-        return {
-            split: HubSplit(
-                table, rows, [(speaker,) for speaker in labels], audio_column, f"{where}[{split}]"
-            )
-            for split, (table, rows, labels) in parts.items()
-        }
+        return hub_splits_of(parts, audio_column, where)
 
     def read_splits(self) -> dict[str, list[Clip]]:
         """Clips per split in list order, labelled with their speaker; missing audio is reported."""

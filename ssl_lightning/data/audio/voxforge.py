@@ -49,7 +49,14 @@ from tqdm.auto import tqdm
 
 from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule, Clip, check_splits
 from ssl_lightning.data.audio.group_split import SPLITS, SplitListWriter, assigned_clips, read_split_list
-from ssl_lightning.data.audio.hub import HubInput, HubSplit, hub_column, hub_split_tables, merged_table
+from ssl_lightning.data.audio.hub import (
+    HubInput,
+    HubSplit,
+    hub_column,
+    hub_split_tables,
+    hub_splits_of,
+    merged_table,
+)
 from ssl_lightning.data.manifest import OnError
 
 LANGUAGES = ("de", "en", "es", "fr", "it", "ru")
@@ -193,6 +200,10 @@ class VoxForgeDataModule(SplitListWriter, AudioClassificationDataModule):
             docstring; no public copy exists); see `AudioClassificationDataModule`.
     """
 
+    classes = LANGUAGES
+    """The six language codes, in TFDS's label order."""
+    label_type = "single"
+
     def __init__(
         self,
         root: str | None = None,
@@ -208,36 +219,12 @@ class VoxForgeDataModule(SplitListWriter, AudioClassificationDataModule):
         hub: HubInput | None = None,
     ) -> None:
         super().__init__(
-            batch_size,
-            num_workers,
-            sample_rate,
-            clip_seconds,
-            on_error=on_error,
-            seed=seed,
-            train_seconds=train_seconds,
-            hub=hub,
+            batch_size, num_workers, sample_rate, clip_seconds, on_error, seed, train_seconds, hub
         )
-        if (root is None) == (hub is None):
-            raise ValueError(
-                f"VoxForgeDataModule needs exactly one of root= (the archives of {URL_LIST}) and hub= (your "
-                f"own datasets copy: no public one exists); got root={root!r}, hub={hub!r}"
-            )
-        if split_file is not None and root is None:
-            raise ValueError("split_file= names files under root=; it cannot be used with hub=")
+        self.root = self.source_root(root, hub, f"the archives of {URL_LIST}")
+        self.keep_split_source(split_file, split_seed)
         self.save_hyperparameters(ignore=["hub"])
-        self.root = None if root is None else Path(root).expanduser()
-        self.split_file = None if split_file is None else Path(split_file).expanduser()
-        self.split_seed = split_seed
         self._hub_own_splits = False
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        """The six language codes, in TFDS's label order."""
-        return LANGUAGES
-
-    @property
-    def label_type(self) -> str:
-        return "single"
 
     @property
     def canonical(self) -> bool:
@@ -263,7 +250,7 @@ class VoxForgeDataModule(SplitListWriter, AudioClassificationDataModule):
 
     def hub_splits(self, tables: dict, audio_column: str) -> dict[str, HubSplit]:
         """The copy's own train / valid / test tables, else its rows split by TFDS's speaker rule."""
-        where = f"VoxForge hub copy {self.hub if isinstance(self.hub, str) else ''}".rstrip()
+        where = self.hub_where("VoxForge")
         named = hub_split_tables(tables, where)
         self._hub_own_splits = named is not None
         if named is None:
@@ -275,21 +262,19 @@ class VoxForgeDataModule(SplitListWriter, AudioClassificationDataModule):
                 s: [row for row, speaker in enumerate(speakers) if speaker_splits[speaker] == s]
                 for s in SPLITS
             }
-            parts = {split: (table, rows[split], [languages[row] for row in rows[split]]) for split in SPLITS}
+            parts = {
+                split: (table, rows[split], [(languages[row],) for row in rows[split]]) for split in SPLITS
+            }
         else:
             parts = {
-                split: (table, range(len(table)), hub_languages(table, f"{where}[{split}]"))
+                split: (
+                    table,
+                    range(len(table)),
+                    [(language,) for language in hub_languages(table, f"{where}[{split}]")],
+                )
                 for split, table in named.items()
             }
-        empty = [split for split, (_, rows, _) in parts.items() if not rows]
-        if empty:
-            raise ValueError(f"{where}: split(s) {empty} have no row")
-        return {
-            split: HubSplit(
-                table, rows, [(language,) for language in labels], audio_column, f"{where}[{split}]"
-            )
-            for split, (table, rows, labels) in parts.items()
-        }
+        return hub_splits_of(parts, audio_column, where)
 
     def _submissions(self) -> list[Submission]:
         """The submissions of the TFDS release under root."""
