@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning as L
 
 from ssl_lightning.eval.evaluate import SuiteRunner, check_paper_models, write_outputs
+from ssl_lightning.eval.hares import HARES_DATA
 from ssl_lightning.eval.probe import ProbeConfig
 from ssl_lightning.eval.registry import get_suite
 from ssl_lightning.eval.suite_report import format_suite_table
@@ -54,6 +55,8 @@ class ProbeEvaluation(L.Callback):
     def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, tag: str) -> None:
         if not isinstance(pl_module, SSLMethod):
             raise TypeError(f"ProbeEvaluation needs an SSLMethod, got {type(pl_module).__name__}")
+        # every rank reads log_dir: Lightning broadcasts it, and a broadcast on rank 0 alone would deadlock
+        out = Path(trainer.log_dir or trainer.default_root_dir) / "probe" / tag
         if trainer.is_global_zero:
             runner = SuiteRunner(
                 get_suite(self.suite, self.data_root),
@@ -70,7 +73,6 @@ class ProbeEvaluation(L.Callback):
             pl_module.train(was_training)
             for logger in trainer.loggers:
                 logger.log_metrics({f"probe/{r.task}": r.value for r in results}, step=trainer.global_step)
-            out = Path(trainer.log_dir or trainer.default_root_dir) / "probe" / tag
             table = format_suite_table(results, runner.suite, self.paper_models)
             print(table)
             title = f"{self.suite} probe ({tag}, {self.protocol} features)"
@@ -112,3 +114,13 @@ class HaresSuite(ProbeEvaluation):
                 "sets' folders (docs/hares.md)"
             )
         super().__init__("hares", tasks, every_n_epochs, probe, data_root, batch_size, protocol, paper_models)
+        missing = {
+            task.name: HARES_DATA[task.name].folder
+            for task in get_suite("hares").select(tasks)
+            if not (Path(data_root).expanduser() / HARES_DATA[task.name].folder).is_dir()
+        }
+        if missing:  # found now, not after the first epoch of training
+            raise FileNotFoundError(
+                f"HaresSuite: data_root {data_root!r} lacks the folder(s) of task(s) {missing}; add them "
+                "(see docs/hares.md) or leave the tasks out with tasks="
+            )

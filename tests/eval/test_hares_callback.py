@@ -1,13 +1,23 @@
 """`HaresSuite` on a tiny SimCLR fit of the hares-mini pool, probing two HARES tasks read from their tiny
-layouts under one data root: `probe/<task>` metrics and a report per probed epoch and at the end of fit; a
-resumed fit probes only its new epochs; a bad data root or task name fails at construction.
+layouts under one data root: `probe/<task>` metrics and a report per probed epoch and at the end of fit;
+under 2-process DDP (gloo) rank 0 probes once while rank 1 waits; a resumed fit probes only its new epochs;
+a bad data root or task name fails at construction.
+
+Run as a script (`python test_hares_callback.py OUT HARES_ROOT`) this file is the DDP fit: Lightning's
+`ddp` launcher starts rank 1 by running the same command again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import runpy
+import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import lightning as L
@@ -25,11 +35,14 @@ from ssl_lightning.methods.simclr import SimCLR
 LAYOUTS = Path(__file__).parents[1] / "layouts"
 TASKS = ["birdsong", "fluent_speech_commands"]  # the cheapest on the tiny layouts (ESC-50 probes 5 folds)
 PROBE = ProbeConfig(max_steps=10, warmup_steps=2, eval_every=5)
-STEPS_PER_EPOCH = 2  # 16 pool clips in batches of 4: 4 batches, limited to 2
+STEPS_PER_EPOCH = 2  # 16 pool clips in batches of 4: 4 batches (2 a rank under DDP), limited to 2
 POOL = {"train": 16, "valid": 4}
+DDP_TIMEOUT = 120  # s; the fit takes about 35 s on 2 busy CPU cores
 
 
-def fit(out: Path, hares_root: Path, max_epochs: int, ckpt_path: str | None = None) -> L.Trainer:
+def fit(
+    out: Path, hares_root: Path, max_epochs: int, ckpt_path: str | None = None, **trainer_args
+) -> L.Trainer:
     """A tiny SimCLR fit on the hares-mini pool probed after every epoch: CSV metrics and the reports under
     `out/lightning_logs/version_0`, `last.ckpt` under `out/checkpoints`."""
     L.seed_everything(0)
@@ -48,6 +61,7 @@ def fit(out: Path, hares_root: Path, max_epochs: int, ckpt_path: str | None = No
         ],
         enable_progress_bar=False,
         enable_model_summary=False,
+        **trainer_args,
     )
     data = HaresMiniDataModule(task="pool", batch_size=4, split_sizes=POOL)
     trainer.fit(model, datamodule=data, ckpt_path=ckpt_path, weights_only=False)  # hparams hold the encoder
@@ -112,9 +126,52 @@ def test_a_resumed_fit_probes_only_its_new_epochs(two_epochs, hares_root, tmp_pa
     check_reports(tmp_path / "lightning_logs" / "version_0", ["epoch3", "final"], [6, 6])
 
 
+def run_to_end(command: list[str], timeout: float) -> tuple[int | None, str]:
+    """Exit status (None: still running after `timeout` s) and output of `command`, run in its own process
+    group, which is killed when it ends or times out (a rank left waiting would outlive the test)."""
+    with tempfile.TemporaryFile("w+") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+        try:
+            status = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            status = None
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        out.seek(0)
+        return status, out.read()
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_under_ddp_rank_zero_probes_once_and_both_ranks_finish(hares_root, tmp_path):
+    status, output = run_to_end(
+        [sys.executable, __file__, str(tmp_path), str(hares_root)], timeout=DDP_TIMEOUT
+    )
+    assert status is not None, f"the DDP fit hung (still running after {DDP_TIMEOUT} s):\n{output[-4000:]}"
+    assert status == 0, f"the DDP fit failed (exit {status}):\n{output[-4000:]}"
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in output, f"the run did not start 2 processes:\n{output[-4000:]}"
+    assert "rank 0 finished" in output and "rank 1 finished" in output
+    for tag in ("epoch1", "epoch2", "final"):  # both ranks' stdout is in `output`: one table per probe
+        assert output.count(f"| task | metric | {tag} |") == 1, output[-4000:]
+    check_reports(tmp_path / "lightning_logs" / "version_0", ["epoch1", "epoch2", "final"], [2, 4, 4])
+
+
 def test_a_missing_data_root_or_an_unknown_task_fails_at_construction(hares_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="HaresSuite data_root 'missing' is not a folder"):
         HaresSuite(data_root="missing")
     with pytest.raises(ValueError, match=r"suite 'hares' has no task \['esc-50'\]"):
         HaresSuite(str(hares_root), tasks=["birdsong", "esc-50"])
+    with pytest.raises(
+        FileNotFoundError, match=r"lacks the folder\(s\) of task\(s\) \{'nsynth_pitch': 'nsynth'\}"
+    ):
+        HaresSuite(str(hares_root), tasks=["birdsong", "nsynth_pitch"])
+
+
+if __name__ == "__main__":
+    out_dir, root = map(Path, sys.argv[1:])
+    ddp = fit(out_dir, root, max_epochs=2, strategy="ddp", devices=2)
+    print(f"rank {ddp.global_rank} finished", flush=True)
