@@ -32,7 +32,7 @@ LAYOUT_OF = {
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
+def hares_root(tmp_path_factory) -> Path:
     """Every HARES data set's tiny layout under one root, in the folder HARES_DATA expects."""
     root = tmp_path_factory.mktemp("hares")
     for name in LAYOUT_OF:
@@ -43,7 +43,7 @@ def data_root(tmp_path_factory) -> Path:
     return root
 
 
-def tiny_run(data_root: Path, out: Path, tasks=None, protocol="cached"):
+def tiny_run(hares_root: Path, out: Path, tasks=None, protocol="cached"):
     return evaluate(
         suite="hares",
         tasks=tasks,
@@ -51,7 +51,7 @@ def tiny_run(data_root: Path, out: Path, tasks=None, protocol="cached"):
         encoder=ByolAEncoder(d=64, channels=8),
         probe=ProbeConfig(max_steps=30, warmup_steps=5, eval_every=10),
         out_dir=str(out),
-        data_root=str(data_root),
+        data_root=str(hares_root),
         batch_size=16,
         plot=False,
         progress=False,
@@ -59,14 +59,14 @@ def tiny_run(data_root: Path, out: Path, tasks=None, protocol="cached"):
     )
 
 
-def test_every_task_folder_is_a_layout(data_root):
-    assert {data.folder for data in HARES_DATA.values()} <= {p.name for p in data_root.iterdir()}
+def test_every_task_folder_is_a_layout(hares_root):
+    assert {data.folder for data in HARES_DATA.values()} <= {p.name for p in hares_root.iterdir()}
     assert set(HARES_DATA) == set(HARES_TASKS) == set(TABLE_4)
 
 
 @pytest.mark.slow
-def test_hares_suite_runs_every_task_and_reports(data_root, tmp_path, capsys):
-    results = tiny_run(data_root, tmp_path / "out")
+def test_hares_suite_runs_every_task_and_reports(hares_root, tmp_path, capsys):
+    results = tiny_run(hares_root, tmp_path / "out")
     assert [r.task for r in results] == list(HARES_TASKS)
     by_task = {r.task: r for r in results}
     for r in results:
@@ -115,8 +115,8 @@ def test_audioset_is_scored_on_ten_overlapping_crops_per_clip(tmp_path):
     assert not torch.cat([batch["padding_mask"] for batch in batches]).any()  # crops inside the clip
 
 
-def test_fluent_uses_slot_heads_under_the_random_crop_protocol(data_root, tmp_path):
-    (result,) = tiny_run(data_root, tmp_path, tasks=["fluent_speech_commands"], protocol="random_crop")
+def test_fluent_uses_slot_heads_under_the_random_crop_protocol(hares_root, tmp_path):
+    (result,) = tiny_run(hares_root, tmp_path, tasks=["fluent_speech_commands"], protocol="random_crop")
     assert result.metric == "all_slots" and result.extra["protocol"] == "random_crop"
     assert 0.0 <= result.value <= 1.0
 
