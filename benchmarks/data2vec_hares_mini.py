@@ -1,12 +1,15 @@
 """data2vec speech pre-trained on the CPU against the same encoder at random initialisation, by linear
 probes on every hares-mini task (the embedded suite; runs anywhere, no data).
 
-1. `lightning fit --config recipes/data2vec_speech_hares_mini.yaml` (400 steps of 16 two-second clips of
-   the hares-mini pool, a 4 x 128 data2vec audio encoder; the recipe's probe callback is left out here).
+1. `lightning fit --config recipes/data2vec_speech_hares_mini.yaml` (or the `--recipe` given: 400 steps of 16
+   two-second clips of the hares-mini pool, a 4 x 128 data2vec encoder; the recipe's probe callback is left
+   out here).
 2. `ssl-lightning evaluate --ckpt data2vec=<its last.ckpt> --baselines random-init` on every task.
 
     python benchmarks/data2vec_hares_mini.py --run-dir runs/data2vec_bench --out d2v_hares_mini.md
     python benchmarks/data2vec_hares_mini.py --steps 100                    # shorter, for a quick look
+    python benchmarks/data2vec_hares_mini.py --recipe recipes/data2vec2_audio_hares_mini.yaml \
+        --run-dir runs/d2v_spectrogram                                       # the spectrogram-patch model
     python benchmarks/data2vec_hares_mini.py --run-dir runs/d2v_cnn -- --model.init_args.feature_grad_mult 1
 
 Arguments after `--` go to the fit (recipe overrides).
@@ -32,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--recipe", type=Path, default=RECIPE, help="the pre-training recipe")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/data2vec_hares_mini_bench"))
     parser.add_argument("--steps", type=int, default=400, help="pre-training steps")
     parser.add_argument("--out", type=Path, default=None)
@@ -45,7 +49,7 @@ def main() -> None:
             [
                 "fit",
                 "--config",
-                str(RECIPE),
+                str(args.recipe),
                 f"--trainer.max_steps={args.steps}",
                 "--trainer.callbacks=[]",
                 f"--checkpoint.dirpath={checkpoints}",
@@ -66,7 +70,7 @@ def main() -> None:
     models = ("random-init", "data2vec")
     means = {model: statistics.mean(scores[model] for scores in table.values()) for model in models}
     lines = [
-        f"data2vec on the hares-mini pool, {args.steps} steps ({RECIPE.name} {' '.join(fit_args)}; "
+        f"data2vec on the hares-mini pool, {args.steps} steps ({args.recipe.name} {' '.join(fit_args)}; "
         f"fit {fit_seconds:.0f} s), frozen-encoder linear probes:",
         "",
         "| task | random-init | data2vec |",
