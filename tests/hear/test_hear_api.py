@@ -1,6 +1,7 @@
 """The HEAR 2021 API (`ssl_lightning.hear`): hear-validator's checks (names, attributes, shapes, dtypes,
-timestamp spacing and range) for an official BEATs file, a method checkpoint and a Hugging Face data2vec
-directory; batch independence, short and long audio, windows and frame centres against worked examples."""
+timestamp spacing and range) for an official BEATs file, method checkpoints of BYOL-A, Slowfast NFNet and
+data2vec-on-spectrogram encoders and a Hugging Face data2vec directory; batch independence, short and long
+audio, windows and frame centres against worked examples; encoders without time are refused."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from einops import reduce
 from torch.utils.data import DataLoader
 
 import ssl_lightning.hear as hear
-from ssl_lightning.backbones import ByolAEncoder, Data2VecAudioEncoder
+from ssl_lightning.backbones import (
+    ByolAEncoder,
+    Data2VecAudioEncoder,
+    Data2VecSpectrogramConfig,
+    Data2VecSpectrogramEncoder,
+    Data2VecTextConfig,
+    Data2VecTextEncoder,
+    SlowfastNFNet,
+)
 from ssl_lightning.methods import FrozenEncoder, SupervisedClassifier
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -54,11 +63,9 @@ def data2vec_directory(tmp_path_factory) -> Path:
     return encoder.to_huggingface(tmp_path_factory.mktemp("data2vec") / "data2vec-audio-tiny")
 
 
-@pytest.fixture(scope="module")
-def method_checkpoint(tmp_path_factory) -> Path:
-    """A checkpoint of a supervised BYOL-A-encoder method after one training step."""
-    root = tmp_path_factory.mktemp("method")
-    method = SupervisedClassifier(ByolAEncoder(d=32, channels=4), num_classes=2, label_type="single")
+def trained_checkpoint(root: Path, encoder: torch.nn.Module) -> Path:
+    """A checkpoint of a supervised method on `encoder` after one training step."""
+    method = SupervisedClassifier(encoder, num_classes=2, label_type="single")
     data = DataLoader(
         [{"audio": white_noise(1, 0.5, seed)[0], "label": torch.tensor(seed % 2)} for seed in range(4)],
         batch_size=2,
@@ -72,12 +79,40 @@ def method_checkpoint(tmp_path_factory) -> Path:
     return root / "supervised.ckpt"
 
 
-@pytest.fixture(params=["beats", "method", "data2vec"])
+@pytest.fixture(scope="module")
+def method_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint of a supervised BYOL-A-encoder method after one training step."""
+    return trained_checkpoint(tmp_path_factory.mktemp("method"), ByolAEncoder(d=32, channels=4))
+
+
+@pytest.fixture(scope="module")
+def slowfast_checkpoint(tmp_path_factory) -> Path:
+    """The same with a toy Slowfast NFNet (1/8 width, one block a stage)."""
+    encoder = SlowfastNFNet(width_multiplier=0.125, depths=[1, 1, 1, 1])
+    return trained_checkpoint(tmp_path_factory.mktemp("slowfast"), encoder)
+
+
+@pytest.fixture(scope="module")
+def spectrogram_checkpoint(tmp_path_factory) -> Path:
+    """The same with a toy data2vec-on-spectrogram ViT whose image holds 64 fbank frames (4 frames of 16)."""
+    config = Data2VecSpectrogramConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_frames=64
+    )
+    return trained_checkpoint(tmp_path_factory.mktemp("spectrogram"), Data2VecSpectrogramEncoder(config))
+
+
+MODEL_FILES = {
+    "beats": "beats_file",
+    "method": "method_checkpoint",
+    "slowfast": "slowfast_checkpoint",
+    "spectrogram": "spectrogram_checkpoint",
+    "data2vec": "data2vec_directory",
+}
+
+
+@pytest.fixture(params=list(MODEL_FILES))
 def model(request) -> hear.HearModel:
-    path = {"beats": "beats_file", "method": "method_checkpoint", "data2vec": "data2vec_directory"}[
-        request.param
-    ]
-    return hear.load_model(str(request.getfixturevalue(path)))
+    return hear.load_model(str(request.getfixturevalue(MODEL_FILES[request.param])))
 
 
 def test_the_module_has_the_api():
@@ -202,3 +237,62 @@ def test_bad_paths_encoders_and_audio_say_what_to_pass(tmp_path, beats_file):
         hear.HearModel(FrozenEncoder(torch.nn.Linear(2, 2)))
     with pytest.raises(ValueError, match=r"audio must be \[n_sounds, n_samples\].*\(16000,\)"):
         hear.get_scene_embeddings(torch.zeros(16000), hear.load_model(str(beats_file)))
+
+
+def test_slowfast_frame_centres_and_windows_against_a_worked_example(slowfast_checkpoint):
+    """Slowfast tokens: 4 fbank frames (hop 160, 400-sample windows) = 640-sample hop, 880-sample span, centre
+    440 + 640 i samples = 27.5 + 40 i ms. 1.07 s (17120 samples): 440 + 640 i <= 17120 for i <= 26, 27
+    frames. With 0.5 s windows ((8000 - 880) // 640 + 1 = 12 frames, 11 * 640 + 880 = 7920 samples), frames
+    0-11, 12-23 and 24-26 come from passes over samples [0, 7920), [7680, 15600), [15360, 23280)."""
+    audio = white_noise(2, 1.07, seed=3)
+    model = hear.load_model(str(slowfast_checkpoint))
+    embeddings, timestamps = hear.get_timestamp_embeddings(audio, model)
+    assert timestamps[0].tolist() == [27.5 + 40 * i for i in range(27)] and embeddings.shape[1] == 27
+    frames, _ = hear.HearModel(model.method, window_seconds=0.5).frames(audio)
+    padded = torch.nn.functional.pad(audio, (0, 23280 - 17120))
+    encoder = model.method.encoder
+    expected = torch.cat([encoder(padded[:, start : start + 7920])[0] for start in (0, 7680, 15360)], dim=1)
+    torch.testing.assert_close(frames, expected[:, :27], atol=1e-5, rtol=1e-5)
+
+
+def test_spectrogram_frames_drop_the_cls_token_and_fit_the_image(spectrogram_checkpoint):
+    """BEATs' frames (centres 87.5 + 160 i ms; 1.07 s: 7 frames), but the 64-frame image holds 4 frames a
+    pass whatever window_seconds says: passes over [0, 10480) and [10240, 20720) (3 * 2560 + 2800 = 10480
+    samples, zero-padded past 17120), each giving CLS + 4 x 8 patches; frame = mean of its 8 patches."""
+    audio = white_noise(2, 1.07, seed=3)
+    model = hear.load_model(str(spectrogram_checkpoint))
+    embeddings, timestamps = hear.get_timestamp_embeddings(audio, model)
+    assert timestamps[0].tolist() == [87.5 + 160 * i for i in range(7)] and embeddings.shape[1] == 7
+    padded = torch.nn.functional.pad(audio, (0, 20720 - 17120))
+    encoder = model.method.encoder
+    passes = [encoder(padded[:, start : start + 10480])[0] for start in (0, 10240)]
+    assert [tokens.shape[1] for tokens in passes] == [33, 33]
+    expected = torch.cat([reduce(t[:, 1:], "b (n f) d -> b n d", "mean", f=8) for t in passes], dim=1)
+    torch.testing.assert_close(embeddings, expected[:, :7], atol=1e-5, rtol=1e-5)
+
+
+def test_spectrogram_patches_are_time_major(spectrogram_checkpoint):
+    """Samples [2800, 5120) lie in fbank frames 16-31 only (frame k covers [160 k, 160 k + 400)), the second
+    time step of patches: with time-major tokens only patch tokens 8-15 change."""
+    encoder = hear.load_model(str(spectrogram_checkpoint)).method.encoder
+    audio = white_noise(1, 0.5)
+    changed = audio.clone()
+    changed[:, 2800:5120] = white_noise(1, 2320 / 16000, seed=9)
+    difference = (encoder.embed_tokens(audio)[0] - encoder.embed_tokens(changed)[0]).abs().amax(dim=(0, 2))
+    assert torch.nonzero(difference > 1e-6).flatten().tolist() == list(range(8, 16))
+
+
+def test_encoders_without_time_or_a_known_layout_are_refused():
+    text = Data2VecTextEncoder(
+        Data2VecTextConfig(
+            vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8
+        )
+    )
+    with pytest.raises(
+        TypeError, match="Data2VecTextEncoder encodes images or token ids, not audio.*SlowfastNFNet"
+    ):
+        hear.HearModel(FrozenEncoder(text))
+    with pytest.raises(
+        TypeError, match="BEATsEncoder, Data2VecSpectrogramEncoder.*SlowfastNFNet, not Linear"
+    ):
+        hear.HearModel(FrozenEncoder(torch.nn.Linear(2, 2)))
