@@ -8,6 +8,7 @@ The data2vec encoders also read and write Hugging Face transformers directories.
 from ssl_lightning.backbones.beats import BEATsClassifier, BEATsConfig, BEATsEncoder, BEATsEncoderConfig
 from ssl_lightning.backbones.byol_a import AudioNTT2020, ByolAEncoder
 from ssl_lightning.backbones.cifar_resnet import CifarResNet, CifarResNetModel
+from ssl_lightning.backbones.dabs import DabsTransformer
 from ssl_lightning.backbones.data2vec_audio import Data2VecAudioConfig, Data2VecAudioEncoder
 from ssl_lightning.backbones.data2vec_spectrogram import Data2VecSpectrogramConfig, Data2VecSpectrogramEncoder
 from ssl_lightning.backbones.data2vec_text import Data2VecTextConfig, Data2VecTextEncoder
@@ -24,6 +25,7 @@ __all__ = [
     "ByolAEncoder",
     "CifarResNet",
     "CifarResNetModel",
+    "DabsTransformer",
     "Data2VecAudioConfig",
     "Data2VecAudioEncoder",
     "Data2VecSpectrogramConfig",
