@@ -1,1 +1,13 @@
 """DABS datamodules (Tamkin et al. 2021): one per domain, serving DABS batches (`base.py`)."""
+
+from ssl_lightning.data.dabs.base import DabsDataModule
+from ssl_lightning.data.dabs.images import DabsCIFAR10DataModule, DabsDigitsDataModule
+from ssl_lightning.data.dabs.sensors import PAMAP2DataModule, SyntheticSensorsDataModule
+
+__all__ = [
+    "DabsCIFAR10DataModule",
+    "DabsDataModule",
+    "DabsDigitsDataModule",
+    "PAMAP2DataModule",
+    "SyntheticSensorsDataModule",
+]
