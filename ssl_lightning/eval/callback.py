@@ -27,7 +27,7 @@ class ProbeEvaluation(L.Callback):
         suite: suite name (`hares-mini`).
         tasks: subset of tasks (all by default).
         every_n_epochs: also probe after every n-th training epoch (None: at the end of fit only).
-        probe: probe settings.
+        probe: probe settings (None: the suite's protocol, else `ProbeConfig()`).
         data_root: the suite's data root (library default when None).
         batch_size: feature-extraction batch size.
         protocol: `cached` features or fresh `random_crop`s for the heads' training (see `evaluate`).
@@ -46,7 +46,7 @@ class ProbeEvaluation(L.Callback):
         paper_models: list[str] | None = None,
     ) -> None:
         self.suite, self.tasks, self.every_n_epochs = suite, tasks, every_n_epochs
-        self.probe, self.data_root, self.batch_size = probe or ProbeConfig(), data_root, batch_size
+        self.probe, self.data_root, self.batch_size = probe, data_root, batch_size
         self.protocol = protocol
         # fail at start-up, not after training, on a bad name
         self.paper_models = check_paper_models(get_suite(suite, data_root), paper_models)

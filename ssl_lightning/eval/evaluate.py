@@ -107,7 +107,7 @@ class SuiteRunner:
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
         self.suite, self.specs = suite, suite.select(tasks)
-        self.probe, self.protocol, self.svm = probe or ProbeConfig(), protocol, svm
+        self.probe, self.protocol, self.svm = probe or suite.probe or ProbeConfig(), protocol, svm
         self.data_kwargs = {"root": data_root, "batch_size": batch_size, "num_workers": num_workers}
         self.device = resolve_device(device)
         self.progress = progress
@@ -159,6 +159,8 @@ class SuiteRunner:
         slot_sizes = getattr(dm, "slot_sizes", None)
         label_type = "slots" if slot_sizes is not None else dm.label_type
         config = self.probe if spec.hidden_dim is None else replace(self.probe, hidden_dim=spec.hidden_dim)
+        if spec.probe_batch_size is not None:
+            config = replace(config, batch_size=spec.probe_batch_size)
         probe = LinearProbe(config)
         valid = self.features(method.embed, spec, "valid", f"{tag}:valid", fold)
         task = (label_type, dm.num_classes, spec.metric, slot_sizes)
@@ -167,7 +169,8 @@ class SuiteRunner:
             probe.fit(train, valid, *task)
         else:
             train = None
-            probe.fit_stream(self._stream(method.embed, dm), valid, *task)
+            num_samples = len(dm.dataset("train", "random_crop"))
+            probe.fit_stream(self._stream(method.embed, dm), valid, *task, num_samples=num_samples)
         test = self.features(method.embed, spec, "test", f"{tag}:test", fold)
         return probe.evaluate(test, spec.metric), train, test
 
@@ -380,7 +383,7 @@ def evaluate(
     baselines: list[str] | None = None,
     tasks: list[str] | None = None,
     encoder: nn.Module = lazy_instance(ByolAEncoder, d=256, channels=16),
-    probe: ProbeConfig = ProbeConfig(),
+    probe: ProbeConfig | None = None,
     supervised_steps: int = 100,
     supervised_optim: OptimizerConfig = OptimizerConfig(lr=1e-3, weight_decay=0.01, warmup_steps=0.1),
     out_dir: str = "runs/evaluate",
@@ -407,7 +410,8 @@ def evaluate(
             the encoder architecture of the first checkpoint, or `encoder` when none is given.
         tasks: subset of the suite's tasks (all by default).
         encoder: encoder for the baselines when no checkpoint is given.
-        probe: linear-probe settings (Adam, warmup + cosine, selection on valid).
+        probe: linear-probe settings (None: the suite's protocol, `Suite.probe`, else `ProbeConfig()`:
+            Adam, warmup + cosine, selection on valid).
         supervised_steps: training steps of the supervised baseline per task.
         supervised_optim: its optimizer and schedule.
         out_dir: where results.{md,csv,json,png} and t-SNE plots go (checked for writing first; the

@@ -1,5 +1,6 @@
 """Clip-level metrics of the HARES protocol: sub-clip aggregation, top-1 accuracy, macro mAP and the
-all-slots accuracy of slot-filling tasks (Fluent Speech Commands).
+all-slots accuracy of slot-filling tasks (Fluent Speech Commands); and those of the DABS transfer tasks:
+macro AUROC (CheXpert, ChestX-ray8), Spearman (STS-B) and Pearson (CoLA) correlation.
 
 What is averaged over sub-clips are *probabilities*: softmax outputs for single-label tasks and
 per-class sigmoid outputs for multi-label tasks (`LinearProbe.predict_scores` returns those). HARES
@@ -15,7 +16,13 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
-from torchmetrics.functional.classification import multiclass_accuracy, multilabel_average_precision
+from torchmetrics.functional import pearson_corrcoef, spearman_corrcoef
+from torchmetrics.functional.classification import (
+    binary_accuracy,
+    binary_auroc,
+    multiclass_accuracy,
+    multilabel_average_precision,
+)
 
 
 def aggregate_subclips(
@@ -68,9 +75,14 @@ def aggregate_subclips(
 
 
 def accuracy(scores: Tensor, labels: Tensor) -> float:
-    """Top-1 accuracy in [0, 1] of [M, C] scores against [M] integer class ids."""
+    """Top-1 accuracy in [0, 1] of [M, C] scores against [M] integer class ids; or, for one binary output
+    (DABS's binary tasks: one sigmoid output trained with BCE), of [M, 1] probabilities thresholded at 0.5
+    against [M, 1] 0/1 targets."""
     if scores.ndim != 2:
         raise ValueError(f"accuracy needs [M, C] scores, got shape {tuple(scores.shape)}")
+    if scores.shape[1] == 1 and labels.shape == scores.shape:
+        _check_binary(labels, "accuracy")
+        return binary_accuracy(scores[:, 0], labels[:, 0].long(), threshold=0.5).item()
     if labels.shape != scores.shape[:1] or labels.is_floating_point():
         raise ValueError(
             f"accuracy needs [M] integer class ids with M={scores.shape[0]}, got dtype {labels.dtype} shape "
@@ -109,6 +121,64 @@ def mean_average_precision(scores: Tensor, targets: Tensor) -> float:
     return per_class[has_positive].mean().item()
 
 
+def _check_binary(targets: Tensor, metric: str) -> None:
+    if not ((targets == 0) | (targets == 1)).all():
+        raise ValueError(f"{metric} targets must be 0/1; found other values")
+
+
+def auroc(scores: Tensor, targets: Tensor) -> float:
+    """Macro area under the ROC curve in [0, 1] of [M, C] scores against [M, C] 0/1 targets.
+
+    AUROC is computed per class (torchmetrics) and averaged over the classes whose targets hold both a 0
+    and a 1 (it is undefined otherwise), as `mean_average_precision` leaves out classes without positives.
+    DABS scores CheXpert and ChestX-ray8 this way (torchmetrics' AUROC, macro average).
+    """
+    if scores.ndim != 2 or targets.shape != scores.shape:
+        raise ValueError(
+            f"AUROC needs [M, C] scores and [M, C] multi-hot targets, got {tuple(scores.shape)} and "
+            f"{tuple(targets.shape)}"
+        )
+    _check_binary(targets, "AUROC")
+    positives = targets.sum(dim=0)
+    both = ((positives > 0) & (positives < targets.shape[0])).nonzero().flatten().tolist()
+    if not both:
+        raise ValueError("AUROC is undefined: no class has both positive and negative targets")
+    per_class = [binary_auroc(scores[:, c], targets[:, c].long()) for c in both]
+    return torch.stack(per_class).mean().item()
+
+
+def _correlation(name: str, fn: Callable[[Tensor, Tensor], Tensor], scores: Tensor, targets: Tensor) -> float:
+    """`fn` (a torchmetrics correlation) of one [M, 1] (or [M]) output against [M] (or [M, 1]) targets.
+
+    A constant prediction has no correlation with anything: it scores 0 rather than NaN (a collapsed
+    representation is then reported as uncorrelated). Constant targets are an error: no prediction could be
+    scored on them.
+    """
+    preds, target = scores.reshape(-1).float(), targets.reshape(-1).float()
+    one_column = scores.ndim == 1 or (scores.ndim == 2 and scores.shape[1] == 1)
+    if not one_column or target.shape != preds.shape:
+        raise ValueError(
+            f"{name} needs one output per item ([M] or [M, 1]) and M targets, got {tuple(scores.shape)} "
+            f"and {tuple(targets.shape)}"
+        )
+    if len(target) < 2 or bool((target == target[0]).all()):
+        raise ValueError(f"{name} is undefined on constant targets (got {len(target)} items)")
+    if bool((preds == preds[0]).all()):
+        return 0.0
+    return fn(preds, target).item()
+
+
+def spearman(scores: Tensor, targets: Tensor) -> float:
+    """Spearman rank correlation in [-1, 1] of [M, 1] outputs against [M] targets (DABS: STS-B)."""
+    return _correlation("Spearman correlation", spearman_corrcoef, scores, targets)
+
+
+def pearson(scores: Tensor, targets: Tensor) -> float:
+    """Pearson correlation in [-1, 1] of [M, 1] outputs against [M] (or [M, 1]) targets (DABS: CoLA, on the
+    raw output of its one BCE logit against the 0/1 acceptability label)."""
+    return _correlation("Pearson correlation", pearson_corrcoef, scores, targets)
+
+
 def slot_ranges(slot_sizes: Sequence[int], num_classes: int) -> list[tuple[int, int]]:
     """(start, end) column ranges of consecutive slots of sizes `slot_sizes`, which must sum to C."""
     if not slot_sizes or any(size < 1 for size in slot_sizes) or sum(slot_sizes) != num_classes:
@@ -141,13 +211,16 @@ METRICS: dict[str, Callable[..., float]] = {
     "accuracy": accuracy,
     "mAP": mean_average_precision,
     "all_slots": all_slots_accuracy,
+    "auroc": auroc,
+    "spearman": spearman,
+    "pearson": pearson,
 }
 
 
 def compute_metric(
     name: str, scores: Tensor, labels: Tensor, slot_sizes: Sequence[int] | None = None
 ) -> float:
-    """Metric `name` ("accuracy", "mAP", or "all_slots" with its `slot_sizes`) of [M, C] scores against the
+    """Metric `name` (a key of `METRICS`; "all_slots" with its `slot_sizes`) of [M, C] scores against the
     matching labels."""
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; choose one of {sorted(METRICS)}")

@@ -1,8 +1,11 @@
 """Suite reports: the per-task table grouped by domain, side by side with published scores, with domain
-averages and the suite score (HARES: the mean over its 12 tasks), and one JSON file per task.
+averages and the suite score (HARES: the mean over its 12 tasks; DABS: the mean over its domains,
+`Suite.score_over`), and one JSON file per task.
 
 A domain average or suite score of a model is printed only when the model ran every task of it on the
-task's canonical data (the paper's splits); otherwise the cell says so, and a footnote names the tasks.
+task's canonical data (the paper's splits; any data when the suite is not `canonical_only`); otherwise the
+cell says so, and a footnote names the tasks. Published averages are the paper's own (`Suite.paper_scores`)
+where it gives them, else the mean of its task (or domain) scores.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ def domains(suite: Suite) -> list[str]:
 
 
 def suite_scores(results: Sequence[TaskResult], suite: Suite) -> dict[str, dict[str, float | None]]:
-    """Per model: each domain's mean and the suite score `suite.name` (mean over all its tasks), as fractions;
-    None where the model misses a task or ran one on non-canonical data."""
+    """Per model: each domain's mean and the suite score `suite.name` (mean over all its tasks, or over its
+    domain means when `suite.score_over` is "domains"), as fractions; None where the model misses a task or
+    ran one on non-canonical data (of a `canonical_only` suite)."""
     by_model: dict[str, dict[str, TaskResult]] = {}
     for r in results:
         by_model.setdefault(r.model, {})[r.task] = r
@@ -46,15 +50,33 @@ def suite_scores(results: Sequence[TaskResult], suite: Suite) -> dict[str, dict[
 
         def value(name: str, tasks: dict[str, TaskResult] = tasks) -> float | None:
             r = tasks.get(name)
-            return None if r is None or r.extra.get("canonical") is False else r.value
+            off = suite.canonical_only and r is not None and r.extra.get("canonical") is False
+            return None if r is None or off else r.value
 
         row = {
             domain: _mean([value(t.name) for t in suite.tasks.values() if t.domain == domain])
             for domain in domains(suite)
         }
-        row[suite.name] = _mean([value(name) for name in suite.tasks])
+        over_domains = suite.score_over == "domains"
+        row[suite.name] = _mean(
+            [row[d] for d in domains(suite)] if over_domains else list(map(value, suite.tasks))
+        )
         scores[model] = row
     return scores
+
+
+def paper_score(suite: Suite, key: str, model: str) -> float | None:
+    """Published score (percent) of `model` for domain or suite `key`: the paper's own number
+    (`suite.paper_scores`), else the mean of its task scores (a domain) or of its task or domain scores
+    (the suite, by `suite.score_over`); None when one is missing."""
+    published = suite.paper_scores.get(key, {}).get(model)
+    if published is not None:
+        return published
+    if key != suite.name:
+        return _mean([t.paper.get(model) for t in suite.tasks.values() if t.domain == key])
+    if suite.score_over == "domains":
+        return _mean([paper_score(suite, d, model) for d in domains(suite)])
+    return _mean([t.paper.get(model) for t in suite.tasks.values()])
 
 
 def format_suite_table(results: Sequence[TaskResult], suite: Suite, paper_models: Sequence[str] = ()) -> str:
@@ -71,9 +93,9 @@ def format_suite_table(results: Sequence[TaskResult], suite: Suite, paper_models
         "|" + "|".join([":--", ":--", *["--:"] * (len(header) - 2)]) + "|",
     ]
 
-    def average_row(label: str, key: str, tasks: list) -> str:
+    def average_row(label: str, key: str) -> str:
         ours = [NOT_CANONICAL if scores[m][key] is None else _cell(scores[m][key], True) for m in models]
-        paper = [_cell(_mean([t.paper.get(p) for t in tasks]), False) for p in paper_models]
+        paper = [_cell(paper_score(suite, key, p), False) for p in paper_models]
         return "| " + " | ".join([f"**{label}**", "", *ours, *paper]) + " |"
 
     for domain in domains(suite):
@@ -85,20 +107,14 @@ def format_suite_table(results: Sequence[TaskResult], suite: Suite, paper_models
             ours = []
             for m in models:
                 r = values.get((t.name, m))
-                mark = "" if r is None or r.extra.get("canonical", True) else "†"
+                off = suite.canonical_only and r is not None and r.extra.get("canonical") is False
+                mark = "†" if off else ""
                 ours.append(_cell(None if r is None else r.value, True) + mark)
             paper = [_cell(t.paper.get(p), False) for p in paper_models]
             lines.append("| " + " | ".join([t.name, t.metric, *ours, *paper]) + " |")
-        all_tasks = [t for t in suite.tasks.values() if t.domain == domain]
-        lines.append(average_row(f"{domain} avg.", domain, all_tasks))
-    lines.append(
-        average_row(
-            suite.name.upper() if suite.name == "hares" else suite.name,
-            suite.name,
-            list(suite.tasks.values()),
-        )
-    )
-    off = sorted({r.task for r in results if r.extra.get("canonical") is False})
+        lines.append(average_row(f"{domain} avg.", domain))
+    lines.append(average_row(suite.name.upper() if suite.name == "hares" else suite.name, suite.name))
+    off = sorted({r.task for r in results if suite.canonical_only and r.extra.get("canonical") is False})
     notes = (
         [
             f"† not the paper's split ({', '.join(off)}); see each task's `split_note` in tasks/<task>.json.",
