@@ -118,6 +118,9 @@ class DabsTransformer(nn.Module):
         out_dim: width of the methods' projection head (kept here, with the model, as DABS configures it).
     """
 
+    takes_batch = True
+    """The encoder reads its inputs from the batch dict by spec name (`SSLMethod.encode` passes it whole)."""
+
     def __init__(
         self,
         specs: list[InputSpec],

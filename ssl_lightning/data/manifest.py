@@ -196,11 +196,11 @@ class ManifestAudioDataset(Dataset):
         if mode == "random_crop":
             self._clip, self._subclip = kept, np.zeros_like(kept)
         else:
-            longer = lengths[kept] > num_samples
             if crops is None:
-                per_clip = 1 + np.ceil(np.maximum(lengths[kept] - num_samples, 0) / num_samples).astype(np.int64)
+                rest = np.maximum(lengths[kept] - num_samples, 0)
+                per_clip = 1 + np.ceil(rest / num_samples).astype(np.int64)
             else:
-                per_clip = np.where(longer, crops, 1).astype(np.int64)
+                per_clip = np.where(lengths[kept] > num_samples, crops, 1).astype(np.int64)
             self._clip = np.repeat(kept, per_clip)
             self._subclip = np.arange(self._clip.size) - np.repeat(np.cumsum(per_clip) - per_clip, per_clip)
         self._cached: tuple[int, Tensor, Tensor] | None = None

@@ -93,7 +93,10 @@ class SSLMethod(L.LightningModule):
             self.encoder = torch.compile(self.encoder)
 
     def encode(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
-        """Encoder output for a batch: `(features[B, N, D], frame padding mask[B, N] or None)`."""
+        """Encoder output for a batch: `(features[B, N, D], frame padding mask[B, N] or None)`. An encoder
+        with `takes_batch = True` (several inputs, e.g. DABS's) reads its own keys of the batch dict."""
+        if getattr(self.encoder, "takes_batch", False):
+            return self.encoder(batch)
         return self.encoder(*encoder_input(batch))
 
     def mask_generator(self, step: int, batch_idx: int) -> torch.Generator:

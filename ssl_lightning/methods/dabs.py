@@ -126,10 +126,6 @@ class DabsMethod(SSLMethod):
     ) -> None:
         super().__init__(encoder, optim or dabs_optim(), compile)
 
-    def encode(self, batch: dict[str, Tensor]) -> tuple[Tensor, None]:
-        """`(features[B, N + 1, D], None)` of the encoder on the batch's inputs."""
-        return self.encoder(batch)
-
     def objective(self, batch: dict[str, Tensor], generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """`(loss, accuracy)` of one batch, random draws from `generator` where the method can."""
         raise NotImplementedError

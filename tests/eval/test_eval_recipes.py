@@ -24,7 +24,9 @@ def test_hares_eval_is_the_papers_protocol():
     assert probe.select_on_valid is False
 
 
-@pytest.mark.parametrize("recipe", [r for r in DOMAIN_RECIPES if r.stem != "hares_eval"], ids=lambda r: r.stem)
+@pytest.mark.parametrize(
+    "recipe", [r for r in DOMAIN_RECIPES if r.stem != "hares_eval"], ids=lambda r: r.stem
+)
 def test_domain_recipes_select_their_domain(recipe):
     cfg = parse(EVAL / "hares_eval.yaml", recipe)
     domain = recipe.stem.removeprefix("hares_")

@@ -32,8 +32,12 @@ def test_scores_cover_every_class_and_average_over_sub_clips():
     train = blobs([(0, 0), (4, 0)], 10, 0)  # classes 0 and 1 of 3: class 2 never wins
     probe = LinearSVMProbe(1.0).fit(train)
     scores = probe.scores(torch.tensor([[0.0, 0.0], [4.0, 0.0]]), 3)
-    assert scores.shape == (2, 3) and torch.isinf(scores[:, 2]).all() and scores[:, :2].argmax(1).tolist() == [0, 1]
-    # two sub-clips of one clip of class 1: one near class 0, two... the mean decides
+    assert (
+        scores.shape == (2, 3)
+        and torch.isinf(scores[:, 2]).all()
+        and scores[:, :2].argmax(1).tolist() == [0, 1]
+    )
+    # two sub-clips of one clip of class 1, one nearer class 0's side than the other: their mean decides
     test = FeatureSet(torch.tensor([[3.0, 0.0], [4.5, 0.0]]), torch.tensor([1, 1]), torch.tensor([7, 7]))
     assert probe.evaluate(test, 3) == 1.0
 

@@ -13,7 +13,9 @@ import soundfile
 def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
     """`waveform` [T] encoded as a 16-bit wav file."""
     buffer = io.BytesIO()
-    soundfile.write(buffer, np.asarray(waveform, dtype=np.float32), sample_rate, format="WAV", subtype="PCM_16")
+    soundfile.write(
+        buffer, np.asarray(waveform, dtype=np.float32), sample_rate, format="WAV", subtype="PCM_16"
+    )
     return buffer.getvalue()
 
 
@@ -22,7 +24,9 @@ def tone(frequency: float, seconds: float, sample_rate: int) -> np.ndarray:
     return 0.5 * np.sin(2 * np.pi * frequency * np.arange(round(seconds * sample_rate)) / sample_rate)
 
 
-def audio_table(columns: dict[str, list], waveforms: list[np.ndarray], sample_rate: int, audio: str = "audio"):
+def audio_table(
+    columns: dict[str, list], waveforms: list[np.ndarray], sample_rate: int, audio: str = "audio"
+):
     """A `datasets.Dataset` with `columns` and the audio column `audio` (an `Audio` feature holding wav
     bytes of `waveforms`)."""
     import datasets

@@ -27,7 +27,14 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 OVERLAYS = REPO / "recipes" / "overlays"
 LAYOUTS = REPO / "tests" / "layouts"
-EMBEDDED_DATA = ("HaresMiniDataModule", "DigitsDataModule")
+EMBEDDED_DATA = (
+    "HaresMiniDataModule",
+    "DigitsDataModule",
+    "DabsDigitsDataModule",
+    "SyntheticSensorsDataModule",
+    "DabsSpeechDataModule",
+    "DabsTextDataModule",
+)
 
 
 def _tiny_overlays(recipe: Path) -> list[str]:

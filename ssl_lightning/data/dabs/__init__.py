@@ -3,11 +3,16 @@
 from ssl_lightning.data.dabs.base import DabsDataModule
 from ssl_lightning.data.dabs.images import DabsCIFAR10DataModule, DabsDigitsDataModule
 from ssl_lightning.data.dabs.sensors import PAMAP2DataModule, SyntheticSensorsDataModule
+from ssl_lightning.data.dabs.speech import DabsLibriSpeechDataModule, DabsSpeechDataModule
+from ssl_lightning.data.dabs.text import DabsTextDataModule
 
 __all__ = [
     "DabsCIFAR10DataModule",
     "DabsDataModule",
     "DabsDigitsDataModule",
+    "DabsLibriSpeechDataModule",
+    "DabsSpeechDataModule",
+    "DabsTextDataModule",
     "PAMAP2DataModule",
     "SyntheticSensorsDataModule",
 ]

@@ -1,5 +1,5 @@
-"""Hugging Face `datasets` as a source of labelled audio (`ssl_lightning/data/audio/hub.py`), through the shared
-datamodule base; ESC-50's hub path against its folder layout."""
+"""Hugging Face `datasets` as a source of labelled audio (`ssl_lightning/data/audio/hub.py`), through the
+shared datamodule base; ESC-50's hub path against its folder layout."""
 
 import runpy
 from pathlib import Path

@@ -56,6 +56,9 @@ class HaresMiniDataModule(AudioClassificationDataModule):
             batch_size, num_workers, sample_rate, clip_seconds, on_error, seed, train_seconds=train_seconds
         )
         self.save_hyperparameters()
+        # kept as attributes, not read back from hparams: a datamodule built inside another one's __init__
+        # under LightningCLI gets the outer one's hyper-parameters from save_hyperparameters()
+        self.root, self.requested_split_sizes = root, split_sizes
         self.spec: TaskSpec | PoolSpec = spec
         self.split_sizes = resolve_split_sizes(self.spec, split_sizes)
 
@@ -77,11 +80,11 @@ class HaresMiniDataModule(AudioClassificationDataModule):
     @property
     def data_dir(self) -> Path:
         """Folder of this task's generated clips and manifest."""
-        return hares_mini_dir(self.hparams.root, self.hparams.split_sizes) / self.spec.name
+        return hares_mini_dir(self.root, self.requested_split_sizes) / self.spec.name
 
     def prepare_data(self) -> None:
         """Generate the task if it is not cached yet (a lock makes concurrent callers wait)."""
-        ensure_hares_mini(self.hparams.root, [self.spec.name], split_sizes=self.hparams.split_sizes)
+        ensure_hares_mini(self.root, [self.spec.name], split_sizes=self.requested_split_sizes)
 
     def read_splits(self) -> dict[str, list[Clip]]:
         """The task's manifest rows per split (the data must exist: `prepare_data` generates it)."""
