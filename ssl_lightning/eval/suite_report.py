@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ssl_lightning.eval.report import MISSING, TaskResult, json_default
-from ssl_lightning.eval.suites import DOMAINS, Suite
+from ssl_lightning.eval.suites import Suite
 
 NOT_CANONICAL = "n/c"
 """The cell of an average that would include a task run off its canonical data (or a missing task)."""
@@ -33,9 +33,8 @@ def _cell(value: float | None, percent: bool) -> str:
 
 
 def domains(suite: Suite) -> list[str]:
-    """The suite's domains: the HARES ones first, then any other in task order."""
-    present = dict.fromkeys(task.domain for task in suite.tasks.values())
-    return [d for d in DOMAINS if d in present] + [d for d in present if d not in DOMAINS]
+    """The suite's domains in the order of its tasks (HARES: environment, speech, music)."""
+    return list(dict.fromkeys(task.domain for task in suite.tasks.values()))
 
 
 def suite_scores(results: Sequence[TaskResult], suite: Suite) -> dict[str, dict[str, float | None]]:

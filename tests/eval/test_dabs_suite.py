@@ -5,7 +5,7 @@ import pytest
 
 from ssl_lightning.backbones.dabs import DabsTransformer
 from ssl_lightning.eval.dabs import DABS_TASKS, PAPER_SCORES, dabs_datamodule, dabs_mini_datamodule
-from ssl_lightning.eval.evaluate import SuiteRunner
+from ssl_lightning.eval.evaluate import SuiteRunner, evaluate
 from ssl_lightning.eval.probe import DABS_PROBE
 from ssl_lightning.eval.registry import NAMES, get_suite
 from ssl_lightning.eval.report import TaskResult
@@ -23,7 +23,7 @@ def test_registry_holds_both_suites_with_the_dabs_protocol():
     dabs, mini = get_suite("dabs"), get_suite("dabs-mini")
     assert dabs.probe is DABS_PROBE and mini.probe is DABS_PROBE
     assert dabs.score_over == mini.score_over == "domains"
-    assert domains(dabs) == ["speech", "natural images", "text", "sensors", "chest x-rays", "images & text"]
+    assert domains(dabs) == ["natural images", "text", "speech", "sensors", "chest x-rays", "images & text"]
     per_domain = {d: sum(t.domain == d for t in dabs.tasks.values()) for d in domains(dabs)}
     assert per_domain == {
         "natural images": 6,
@@ -110,3 +110,20 @@ def test_dabs_mini_probes_digits_and_sensors_with_the_dabs_protocol():
         assert r.extra["canonical"] is False and r.num_test > 0
     table = format_suite_table([result("digits", 0.5, False, "dabs-mini")], suite)
     assert "†" not in table and "| **natural images avg.** |  | 50.0 |" in table
+
+
+def test_evaluate_dabs_mini_runs_the_random_init_baseline_of_a_dabs_encoder(tmp_path):
+    specs = dabs_mini_datamodule("digits").input_specs
+    encoder = DabsTransformer(specs, dim=16, depth=1, heads=2, dim_head=8, mlp_dim=32, out_dim=8)
+    (result,) = evaluate(
+        suite="dabs-mini",
+        tasks=["digits"],
+        baselines=["random-init"],
+        encoder=encoder,
+        out_dir=str(tmp_path),
+        plot=False,
+        progress=False,
+    )
+    assert result.model == "random-init" and result.metric == "accuracy" and 0.0 <= result.value <= 1.0
+    assert result.num_test == 270  # DabsDigitsDataModule's test split: the library's digits test split
+    assert "| **natural images avg.** |" in (tmp_path / "suite.md").read_text()
