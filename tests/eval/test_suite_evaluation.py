@@ -22,6 +22,7 @@ from ssl_lightning.eval.evaluate import (
     random_init_like,
 )
 from ssl_lightning.eval.probe import ProbeConfig
+from ssl_lightning.eval.registry import NAMES
 from ssl_lightning.eval.report import TaskResult
 from ssl_lightning.methods import SupervisedClassifier
 from ssl_lightning.nn.optim import OptimizerConfig
@@ -154,7 +155,7 @@ def test_documented_evaluate_commands_parse(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # commands name recipe files relative to the repository
     for command in commands:
         if command != "--help":
-            assert parser.parse_args(shlex.split(command)).suite in ("hares-mini", "hares"), command
+            assert parser.parse_args(shlex.split(command)).suite in NAMES, command
     cfg = parser.parse_args(shlex.split("--suite hares-mini --ckpt runs/version_0/checkpoints/last.ckpt"))
     assert cfg.ckpt == ["runs/version_0/checkpoints/last.ckpt"]
     monkeypatch.chdir(tmp_path)
