@@ -133,15 +133,19 @@ DABS_DATA: dict[str, DabsData] = {
         "cifar-10-batches-py",
         (("root", "{root}/cifar-10-batches-py"), ("small", False)),
     ),
-    "cu_birds": _none("a DABS image datamodule of Caltech-UCSD Birds-200-2011 (200 classes)"),
-    "vgg_flower": _none("a DABS image datamodule of the Oxford 102 Flowers (102 classes)"),
-    "dtd": _none("a DABS image datamodule of the Describable Textures Dataset (47 classes)"),
-    "traffic_sign": _none("a DABS image datamodule of GTSRB (43 classes)"),
-    "aircraft": _none("a DABS image datamodule of FGVC-Aircraft (100 variants)"),
     **{
-        name: _none(
-            f"a DABS GLUE datamodule ({name}: labelled sentences or sentence pairs as bert-base-uncased ids "
-            "of length 128; DabsTextDataModule serves unlabelled pre-training text only)"
+        name: DabsData(
+            "dabs.folders.DabsImageFolderDataModule",
+            name,
+            (("root", f"{{root}}/{name}"), ("test_dir", "test")),
+        )
+        for name in ("cu_birds", "vgg_flower", "dtd", "traffic_sign", "aircraft")
+    },
+    **{
+        name: DabsData(
+            "dabs.glue.GlueDataModule",
+            "glue",
+            (("task", name), ("hub", "{root}/glue"), ("tokenizer_dir", "{root}/bert-base-uncased")),
         )
         for name in GLUE
     },

@@ -83,9 +83,11 @@ def test_report_shows_published_domain_and_suite_scores():
 
 
 def test_tasks_without_datamodule_or_data_fail_clearly(tmp_path):
-    with pytest.raises(ValueError, match="cu_birds.*Caltech-UCSD Birds.*--tasks"):
+    with pytest.raises(ValueError, match="chexpert.*CheXpert.*--tasks"):
+        dabs_datamodule("chexpert", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="cu_birds.*DabsImageFolderDataModule.*cu_birds"):
         dabs_datamodule("cu_birds", str(tmp_path))
-    with pytest.raises(ValueError, match="stsb.*GLUE"):
+    with pytest.raises(FileNotFoundError, match="stsb.*GlueDataModule.*glue"):
         dabs_datamodule("stsb", str(tmp_path))
     with pytest.raises(ValueError, match="--data_root"):
         dabs_datamodule("cifar10", None)

@@ -1,6 +1,8 @@
 """DABS datamodules (Tamkin et al. 2021): one per domain, serving DABS batches (`base.py`)."""
 
 from ssl_lightning.data.dabs.base import DabsDataModule
+from ssl_lightning.data.dabs.folders import DabsImageFolderDataModule
+from ssl_lightning.data.dabs.glue import GlueDataModule
 from ssl_lightning.data.dabs.images import DabsCIFAR10DataModule, DabsDigitsDataModule
 from ssl_lightning.data.dabs.sensors import PAMAP2DataModule, SyntheticSensorsDataModule
 from ssl_lightning.data.dabs.speech import DabsLibriSpeechDataModule, DabsSpeechDataModule
@@ -10,9 +12,11 @@ __all__ = [
     "DabsCIFAR10DataModule",
     "DabsDataModule",
     "DabsDigitsDataModule",
+    "DabsImageFolderDataModule",
     "DabsLibriSpeechDataModule",
     "DabsSpeechDataModule",
     "DabsTextDataModule",
+    "GlueDataModule",
     "PAMAP2DataModule",
     "SyntheticSensorsDataModule",
 ]
