@@ -121,9 +121,8 @@ def format_suite_table(results: Sequence[TaskResult], suite: Suite, paper_models
         if off
         else []
     )
-    notes.append(
-        f"{NOT_CANONICAL}: an average is given only when every task of it ran on its canonical data."
-    )
+    rule = "ran on its canonical data" if suite.canonical_only else "ran"
+    notes.append(f"{NOT_CANONICAL}: an average is given only when every task of it {rule}.")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
