@@ -1,9 +1,15 @@
 """The `dabs` and `dabs-mini` suites: tasks, metrics and batch sizes, the published numbers, the suite score
 as the mean over domains, clear errors for tasks without data or datamodule, and dabs-mini's probes."""
 
+import json
+from pathlib import Path
+
+import lightning as L
 import pytest
+from lightning.pytorch.loggers import CSVLogger
 
 from ssl_lightning.backbones.dabs import DabsTransformer
+from ssl_lightning.eval.callback import ProbeEvaluation
 from ssl_lightning.eval.dabs import DABS_TASKS, PAPER_SCORES, dabs_datamodule, dabs_mini_datamodule
 from ssl_lightning.eval.evaluate import SuiteRunner, evaluate
 from ssl_lightning.eval.probe import DABS_PROBE
@@ -129,3 +135,25 @@ def test_evaluate_dabs_mini_runs_the_random_init_baseline_of_a_dabs_encoder(tmp_
     assert result.model == "random-init" and result.metric == "accuracy" and 0.0 <= result.value <= 1.0
     assert result.num_test == 270  # DabsDigitsDataModule's test split: the library's digits test split
     assert "| **natural images avg.** |" in (tmp_path / "suite.md").read_text()
+
+
+def test_the_probe_callback_runs_dabs_linear_evaluation_after_a_fit(tmp_path):
+    dm = dabs_mini_datamodule("digits", batch_size=64)
+    encoder = DabsTransformer(dm.input_specs, dim=16, depth=1, heads=2, dim_head=8, mlp_dim=32, out_dim=8)
+    callback = ProbeEvaluation(suite="dabs-mini", tasks=["digits"])
+    trainer = L.Trainer(
+        max_steps=2,
+        accelerator="cpu",
+        logger=CSVLogger(tmp_path),
+        callbacks=[callback],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    trainer.fit(EMix(encoder), datamodule=dm)
+    report = json.loads((Path(trainer.log_dir) / "probe" / "final" / "results.json").read_text())
+    (row,) = report["results"]
+    assert row["task"] == "digits" and row["extra"]["protocol"] == "cached" and 0.0 <= row["value"] <= 1.0
+    logged = (Path(trainer.log_dir) / "metrics.csv").read_text()
+    assert "probe/digits" in logged
