@@ -31,9 +31,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ssl_lightning.data.dabs.base import DabsDataModule, DabsLabelType, Mode
-from ssl_lightning.data.dabs.text import DABS_SEQ_LEN, fixed_length, load_hf_tokenizer
-from ssl_lightning.data.embedded.hares_mini.build import default_root
-from ssl_lightning.data.text.bpe import cached_bpe, corpus_fingerprint
+from ssl_lightning.data.dabs.text import DABS_SEQ_LEN, fixed_length, load_hf_tokenizer, offline_bpe
 from ssl_lightning.nn.input_specs import InputSpec
 
 GLUE_HUB = "nyu-mll/glue"
@@ -86,15 +84,6 @@ class GlueTexts(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         ids = self.tokenizer.encode(*self.texts[index]).ids
         return {"input_ids": torch.tensor(ids, dtype=torch.int64), "label": self.labels[index]}
-
-
-def offline_bpe(texts: list[str], vocab_size: int, cache: str | None) -> Tokenizer:
-    """`DabsTextDataModule`'s offline BPE of `vocab_size` trained on `texts`, cached in `cache` (default
-    under `$SSL_LIGHTNING_DATA/tokenizers/`, named by the corpus fingerprint)."""
-    folder = cache or default_root() / "tokenizers" / (
-        f"bpe{vocab_size}-{corpus_fingerprint(texts, vocab_size, 2)[:16]}"
-    )
-    return cached_bpe(texts, vocab_size, 2, Path(folder))
 
 
 class GlueDataModule(DabsDataModule):

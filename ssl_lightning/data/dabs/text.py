@@ -84,6 +84,15 @@ class TokenizedTexts(Dataset):
         return {"input_ids": torch.tensor(self.tokenizer.encode(self.texts[index]).ids, dtype=torch.int64)}
 
 
+def offline_bpe(texts: list[str], vocab_size: int, cache: str | None) -> Tokenizer:
+    """The offline BPE of `vocab_size` trained on `texts`, cached in `cache` (default
+    under `$SSL_LIGHTNING_DATA/tokenizers/`, named by the corpus fingerprint)."""
+    folder = cache or default_root() / "tokenizers" / (
+        f"bpe{vocab_size}-{corpus_fingerprint(texts, vocab_size, 2)[:16]}"
+    )
+    return cached_bpe(texts, vocab_size, 2, Path(folder))
+
+
 class DabsTextDataModule(DabsDataModule):
     """Text documents as DABS token ids (module docstring), for pre-training (no labels).
 
@@ -184,11 +193,7 @@ class DabsTextDataModule(DabsDataModule):
         if hp.tokenizer_dir is not None:
             tokenizer = load_hf_tokenizer(hp.tokenizer_dir)
         else:
-            train = self._documents["train"]
-            cache = hp.tokenizer_cache or default_root() / "tokenizers" / (
-                f"bpe{hp.vocab_size}-{corpus_fingerprint(train, hp.vocab_size, 2)[:16]}"
-            )
-            tokenizer = cached_bpe(train, hp.vocab_size, 2, Path(cache))
+            tokenizer = offline_bpe(self._documents["train"], hp.vocab_size, hp.tokenizer_cache)
         self.tokenizer = fixed_length(tokenizer, DABS_SEQ_LEN)
 
     def make_dataset(self, split: str, mode: Mode) -> TokenizedTexts:
