@@ -94,18 +94,9 @@ class DabsImageFolderDataModule(DabsImageDataModule):
         seed: int = 0,
         val_fraction: float = 0.0,
     ) -> None:
-        super().__init__(small, batch_size, num_workers, seed)
+        super().__init__(small, batch_size, num_workers, seed, val_fraction)
         self.save_hyperparameters()
-        if (
-            isinstance(val_fraction, bool)
-            or not isinstance(val_fraction, int | float)
-            or not 0 <= val_fraction < 1
-        ):
-            raise ValueError(
-                f"DabsImageFolderDataModule: val_fraction must lie in [0, 1) (0: valid = test), got "
-                f"{val_fraction!r}"
-            )
-        self.root, self.val_fraction = Path(root).expanduser(), val_fraction
+        self.root = Path(root).expanduser()
         self.train_dir, self.test_dir = train_dir, test_dir
         self.classes: tuple[str, ...] = ()
 

@@ -76,9 +76,21 @@ class DabsImageDataModule(DabsDataModule):
 
     label_type = "single"
 
-    def __init__(self, small: bool, batch_size: int, num_workers: int, seed: int) -> None:
+    def __init__(
+        self, small: bool, batch_size: int, num_workers: int, seed: int, val_fraction: float = 0.0
+    ) -> None:
         super().__init__(batch_size, num_workers, seed)
+        if (
+            isinstance(val_fraction, bool)
+            or not isinstance(val_fraction, int | float)
+            or not 0 <= val_fraction < 1
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: val_fraction must lie in [0, 1) (0: valid = test), got "
+                f"{val_fraction!r}"
+            )
         self.image_size, self.patch_size = SMALL if small else FULL
+        self.val_fraction = val_fraction
         self._sources: SplitSources = {}
 
     @property
@@ -172,18 +184,9 @@ class DabsCIFAR10DataModule(DabsImageDataModule):
         seed: int = 0,
         val_fraction: float = 0.0,
     ) -> None:
-        super().__init__(small, batch_size, num_workers, seed)
+        super().__init__(small, batch_size, num_workers, seed, val_fraction)
         self.save_hyperparameters()
-        if (
-            isinstance(val_fraction, bool)
-            or not isinstance(val_fraction, int | float)
-            or not 0 <= val_fraction < 1
-        ):
-            raise ValueError(
-                f"DabsCIFAR10DataModule: val_fraction must lie in [0, 1) (0: valid = test), got "
-                f"{val_fraction!r}"
-            )
-        self.root, self.val_fraction = root, val_fraction
+        self.root = root
         self.classes: tuple[str, ...] = ()
 
     @property
