@@ -26,8 +26,10 @@ What DABS does, and this module with it:
   DABS draws 50,000 such windows per training epoch and 10,000 per evaluation, fresh each time; here the
   training windows are drawn per item (seeded from `(seed, epoch, position)` by the train loader), and the
   evaluation windows ("subclips") once per split from `seed`, so every evaluation sees the same ones.
-- Subjects: train 101-104, 107-109; valid 105; test 106. DABS's transfer runs score on its `train=False`
-  set, subject 105 ("valid" here); 106 is its `test` mode, which its default runs do not use.
+- Subjects: train 101-104, 107-109; valid 105; test `test_subject`. DABS's transfer runs score on its
+  `train=False` set, subject 105, so the default `test_subject=105` makes "test" that subject (valid = test,
+  as in every DABS datamodule: DABS selects nothing on a valid split); `test_subject=106` (DABS's `test`
+  mode, which its default runs do not use) gives a held-out test subject beside valid 105.
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ ACTIVITIES = {
 }
 """The activity ids DABS keeps (the protocol's optional activities 9-11, 17-20 and the transient 0 are
 dropped) with their PAMAP2 names, in label order."""
-SUBJECTS = {"train": (101, 102, 103, 104, 107, 108, 109), "valid": (105,), "test": (106,)}
+TRAIN_SUBJECTS, VALID_SUBJECT = (101, 102, 103, 104, 107, 108, 109), 105
+TEST_SUBJECTS = (105, 106)
+"""Subjects that may serve as test: DABS scores 105 (its `train=False` set); 106 is its unused `test` mode."""
 TRAIN_WINDOWS, EVAL_WINDOWS = 50_000, 10_000
 """Windows per training epoch and per evaluation split (DABS)."""
 PAMAP2_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00231/PAMAP2_Dataset.zip"
@@ -201,14 +205,25 @@ class PAMAP2DataModule(SensorDataModule):
         batch_size: windows per batch (DABS: 256).
         num_workers: DataLoader workers.
         seed: seed of the training shuffle and draws and of the evaluation windows.
+        test_subject: the subject scored as "test": 105, as DABS (valid = test), or 106 (DABS's unused test
+            mode: then valid 105 and test 106 differ).
     """
 
     classes = tuple(ACTIVITIES.values())
-    canonical = True
-    split_note = (
-        "PAMAP2 Protocol subjects as DABS: train 101-104,107-109, valid 105 (the train=False set DABS scores "
-        "on), test 106; evaluation windows drawn once from the seed"
-    )
+
+    @property
+    def canonical(self) -> bool:
+        """True when test is subject 105, the set DABS scores."""
+        return self.test_subject == VALID_SUBJECT
+
+    @property
+    def split_note(self) -> str:
+        """Which subjects serve which split."""
+        test = "test 105 = valid (the train=False set DABS scores)" if self.canonical else "valid 105, test 106"
+        return (
+            f"PAMAP2 Protocol subjects: train 101-104,107-109, {test}; evaluation windows drawn once from the "
+            "seed"
+        )
 
     def __init__(
         self,
@@ -218,10 +233,21 @@ class PAMAP2DataModule(SensorDataModule):
         batch_size: int = 256,
         num_workers: int = 0,
         seed: int = 0,
+        test_subject: int = VALID_SUBJECT,
     ) -> None:
         super().__init__(train_windows, eval_windows, batch_size, num_workers, seed)
         self.save_hyperparameters()
+        if test_subject not in TEST_SUBJECTS:
+            raise ValueError(
+                f"PAMAP2DataModule: test_subject must be 105 (DABS's scored subject) or 106, got {test_subject!r}"
+            )
         self.root = Path(root).expanduser()
+        self.test_subject = test_subject
+
+    @property
+    def subjects(self) -> dict[str, tuple[int, ...]]:
+        """The subjects of each split."""
+        return {"train": TRAIN_SUBJECTS, "valid": (VALID_SUBJECT,), "test": (self.test_subject,)}
 
     def load(self) -> None:
         """Read the subject files of every split."""
@@ -237,7 +263,7 @@ class PAMAP2DataModule(SensorDataModule):
                 for subject in subjects
                 for label, block in read_subject(protocol / f"subject{subject}.dat").items()
             ]
-            for split, subjects in SUBJECTS.items()
+            for split, subjects in self.subjects.items()
         }
 
 

@@ -88,8 +88,22 @@ def test_pamap2_spec_classes_and_dabs_subject_splits(pamap2):
         split: {int(block[0, HAND_TEMPERATURE]) for block, _ in recordings}
         for split, recordings in pamap2.recordings.items()
     }
-    assert subjects == {"train": {101, 102, 103, 104, 107, 108, 109}, "valid": {105}, "test": {106}}
-    assert "valid 105" in pamap2.split_note and "test 106" in pamap2.split_note
+    # DABS scores subject 105 (its train=False set): test is 105 by default, and valid serves it too
+    assert subjects == {"train": {101, 102, 103, 104, 107, 108, 109}, "valid": {105}, "test": {105}}
+    assert "test 105 = valid" in pamap2.split_note
+
+
+def test_pamap2_test_subject_106_holds_out_dabs_unused_test_mode(layout):
+    pamap2 = PAMAP2DataModule(**{**layout, "test_subject": 106})
+    pamap2.setup()
+    subjects = {
+        split: {int(block[0, HAND_TEMPERATURE]) for block, _ in recordings}
+        for split, recordings in pamap2.recordings.items()
+    }
+    assert subjects["valid"] == {105} and subjects["test"] == {106} and not pamap2.canonical
+    assert "valid 105, test 106" in pamap2.split_note
+    with pytest.raises(ValueError, match="test_subject must be 105.*got 104"):
+        PAMAP2DataModule(**{**layout, "test_subject": 104})
 
 
 def test_pamap2_windows_are_320_consecutive_rows_of_their_labelled_activity(pamap2):
