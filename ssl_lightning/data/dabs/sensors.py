@@ -219,10 +219,11 @@ class PAMAP2DataModule(SensorDataModule):
     @property
     def split_note(self) -> str:
         """Which subjects serve which split."""
-        test = "test 105 = valid (the train=False set DABS scores)" if self.canonical else "valid 105, test 106"
+        test = (
+            "test 105 = valid (the train=False set DABS scores)" if self.canonical else "valid 105, test 106"
+        )
         return (
-            f"PAMAP2 Protocol subjects: train 101-104,107-109, {test}; evaluation windows drawn once from the "
-            "seed"
+            f"PAMAP2 Protocol subjects: train 101-104,107-109, {test}; evaluation windows fixed by the seed"
         )
 
     def __init__(
@@ -239,7 +240,8 @@ class PAMAP2DataModule(SensorDataModule):
         self.save_hyperparameters()
         if test_subject not in TEST_SUBJECTS:
             raise ValueError(
-                f"PAMAP2DataModule: test_subject must be 105 (DABS's scored subject) or 106, got {test_subject!r}"
+                f"PAMAP2DataModule: test_subject must be 105 (DABS's scored subject) or 106, got "
+                f"{test_subject!r}"
             )
         self.root = Path(root).expanduser()
         self.test_subject = test_subject
