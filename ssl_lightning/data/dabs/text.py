@@ -93,6 +93,16 @@ def offline_bpe(texts: list[str], vocab_size: int, cache: str | None) -> Tokeniz
     return cached_bpe(texts, vocab_size, 2, Path(folder))
 
 
+def dabs_tokenizer(
+    tokenizer_dir: str | None, train_texts: list[str], vocab_size: int, cache: str | None, length: int
+) -> Tokenizer:
+    """A DABS tokenizer of `length` ids (`fixed_length`): the folder `tokenizer_dir` (bert-base-uncased's
+    gives DABS's ids), else the offline BPE of `vocab_size` trained on `train_texts` (`offline_bpe`)."""
+    if tokenizer_dir is not None:
+        return fixed_length(load_hf_tokenizer(tokenizer_dir), length)
+    return fixed_length(offline_bpe(train_texts, vocab_size, cache), length)
+
+
 class DabsTextDataModule(DabsDataModule):
     """Text documents as DABS token ids (module docstring), for pre-training (no labels).
 
