@@ -2,6 +2,7 @@
 shared manifest base (the HARES tasks among them), unlabeled pre-training speech and audio folders on
 `UnlabeledAudioDataModule`, and hear-preprocess task folders."""
 
+from ssl_lightning.data.audio.audio_mnist import AudioMNISTDataModule
 from ssl_lightning.data.audio.audioset import AudioSetDataModule
 from ssl_lightning.data.audio.birdsong import BirdsongDataModule
 from ssl_lightning.data.audio.datamodule import AudioClassificationDataModule
@@ -11,6 +12,7 @@ from ssl_lightning.data.audio.folder import AudioFolderDataModule, UnlabeledAudi
 from ssl_lightning.data.audio.hear_task import HearTaskDataModule
 from ssl_lightning.data.audio.hub import HubSource
 from ssl_lightning.data.audio.librispeech import LibriSpeechDataModule
+from ssl_lightning.data.audio.librispeech_speaker import LibriSpeechSpeakerDataModule
 from ssl_lightning.data.audio.magnatagatune import MagnaTagATuneDataModule
 from ssl_lightning.data.audio.nsynth import NSynthDataModule
 from ssl_lightning.data.audio.speech_commands import SpeechCommandsDataModule
@@ -21,6 +23,7 @@ from ssl_lightning.data.audio.voxforge import VoxForgeDataModule
 __all__ = [
     "AudioClassificationDataModule",
     "AudioFolderDataModule",
+    "AudioMNISTDataModule",
     "AudioSetDataModule",
     "BirdsongDataModule",
     "ESC50DataModule",
@@ -28,6 +31,7 @@ __all__ = [
     "HearTaskDataModule",
     "HubSource",
     "LibriSpeechDataModule",
+    "LibriSpeechSpeakerDataModule",
     "MagnaTagATuneDataModule",
     "NSynthDataModule",
     "SpeechCommandsDataModule",

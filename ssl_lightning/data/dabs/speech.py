@@ -1,22 +1,28 @@
 """DABS speech (Tamkin et al. 2021): the library's audio datamodules served as DABS spectrogram images.
 
 Every DABS speech data set shares one front-end (`ssl_lightning/audio/dabs_logmel.py`): the clip, cut
-(training: its start or its end at random; evaluation: its start) or zero-padded to 150,526 samples at
-16 kHz, becomes a `1 x 224 x 224` log-mel image, normalised with one (mean, std) per data set. Batches:
+(training: its start or its end at random; evaluation: its start) or zero-padded to 150,526 samples,
+becomes a `1 x 224 x 224` log-mel image computed at the files' own rate (16 kHz, but 48 kHz for
+AudioMNIST: its 150,526 samples last 3.1 s), normalised with one (mean, std) per data set. Batches:
 `{"spectrogram": float [B, 1, 224, 224], "label": ..., "clip_id": int64 [B]}`; one input,
 `InputSpec("spectrogram", "2d", (224, 224), 16, 1)` (196 patches).
 
 `DabsSpeechDataModule(source)` wraps any labelled `AudioClassificationDataModule` (DABS's transfer sets:
 `SpeechCommandsDataModule(version=2)` (35 words), `FluentSpeechCommandsDataModule` with `slot="action"`,
-`"object"` or `"location"` (DABS scores the three slots as three tasks), `VoxCeleb1DataModule`), or an
-unlabeled `UnlabeledAudioDataModule`; with no source it serves the embedded hares-mini `speech_keywords`
-task (1 s clips, zero-padded as DABS pads short clips). `DabsLibriSpeechDataModule` is DABS's
-pre-training set, LibriSpeech 960 h (valid: dev-clean), unlabeled here.
+`"object"` or `"location"` (DABS scores the three slots as three tasks), `VoxCeleb1DataModule`,
+`AudioMNISTDataModule` with `sample_rate=48000`, `LibriSpeechSpeakerDataModule` with
+`train_on_valid=False`), or an unlabeled `UnlabeledAudioDataModule`; with no source it serves the
+embedded hares-mini `speech_keywords` task (1 s clips, zero-padded as DABS pads short clips).
+`DabsLibriSpeechDataModule` is DABS's pre-training set, LibriSpeech 960 h (valid: dev-clean), unlabeled
+here.
 
 Splits: DABS trains its linear probe on the source's train and valid splits together (Speech Commands
 and Fluent read both CSVs / lists, VoxCeleb1 iden_split 1 and 2) and scores it on test; `train_on_valid`
 (default True) does the same, keeping valid as the valid split (then inside train: DABS selects nothing
-on it). Whole clips are read from the source's clip lists at `source.sample_rate`, which must be 16 kHz.
+on it). A source whose valid split serves its test clips (`valid_is_test`: the LibriSpeech speaker task,
+which DABS splits into train and test only) needs `train_on_valid=False`. Whole clips are read from the
+source's clip lists at `source.sample_rate`, which must be `sample_rate` (the rate the log-mel is computed
+at: the files' own rate, as DABS, which never resamples).
 
 Normalisation: DABS hard-codes each set's statistics (`DABS_STATS`: LibriSpeech -22.924 / 12.587,
 Speech Commands -46.847 / 19.151, Fluent -31.809 / 13.127, AudioMNIST -90.293 / 11.799, VoxCeleb1
@@ -112,9 +118,10 @@ class DabsSpectrograms(Dataset):
         return hits[0].to(torch.int64)
 
 
-def log_mel_stats(clips: Dataset, count: int) -> tuple[float, float]:
-    """(mean, std) of every log-mel value of the first `count` clips (start cut, not normalised)."""
-    images = DabsSpectrograms(clips, DabsLogMel(), random_side=False)
+def log_mel_stats(clips: Dataset, count: int, sample_rate: int = DABS_SAMPLE_RATE) -> tuple[float, float]:
+    """(mean, std) of every log-mel value of the first `count` clips (start cut, not normalised), computed
+    at `sample_rate`."""
+    images = DabsSpectrograms(clips, DabsLogMel(sample_rate=sample_rate), random_side=False)
     sums = torch.zeros(3, dtype=torch.float64)  # values, their sum, the sum of their squares
     for index in range(min(count, len(images))):
         image = images[index][SPECTROGRAM_SPEC.name].double()
@@ -127,12 +134,16 @@ class DabsSpeechDataModule(DabsDataModule):
     """A labelled or unlabeled audio datamodule through DABS's speech front-end (module docstring).
 
     Args:
-        source: the audio datamodule (None: hares-mini `speech_keywords`); its `sample_rate` must be 16 kHz.
+        source: the audio datamodule (None: hares-mini `speech_keywords`); its `sample_rate` must be
+            `sample_rate`.
         slot: with a multi-label source whose classes are named `<slot>=<value>` (Fluent), serve that
             slot alone as a single-label task ("action", "object" or "location").
-        train_on_valid: train on the source's train and valid splits together, as DABS.
+        train_on_valid: train on the source's train and valid splits together, as DABS (False for a source
+            whose valid split is its test split: `valid_is_test`).
         mean, std: the log-mel normalisation (DABS's per-set values: `DABS_STATS`); None: computed.
         stats_clips: train clips the statistics are computed from when `mean` / `std` are None.
+        sample_rate: the rate DABS computes the log-mel at: the files' own rate, 16 kHz for every DABS
+            speech set but AudioMNIST's 48 kHz.
         batch_size: items per batch (DABS: 64).
         num_workers: DataLoader worker processes.
         seed: seed of the training shuffle and of the random cut sides.
@@ -148,6 +159,7 @@ class DabsSpeechDataModule(DabsDataModule):
         mean: float | None = None,
         std: float | None = None,
         stats_clips: int = DEFAULT_STATS_CLIPS,
+        sample_rate: int = DABS_SAMPLE_RATE,
         batch_size: int = 64,
         num_workers: int = 0,
         seed: int = 0,
@@ -156,14 +168,22 @@ class DabsSpeechDataModule(DabsDataModule):
         self.save_hyperparameters(ignore=["source"])
         name = type(self).__name__
         self.source = HaresMiniDataModule("speech_keywords", seed=seed) if source is None else source
-        if self.source.sample_rate != DABS_SAMPLE_RATE:
+        source_name = type(self.source).__name__
+        if self.source.sample_rate != sample_rate:
             raise ValueError(
-                f"{name}: DABS's front-end reads 16 kHz audio; construct {type(self.source).__name__} with "
-                f"sample_rate={DABS_SAMPLE_RATE} (got {self.source.sample_rate})"
+                f"{name}: DABS's front-end reads audio at the files' own rate, here {sample_rate} Hz (16 kHz "
+                f"for every DABS speech set but AudioMNIST's 48 kHz); construct {source_name} with "
+                f"sample_rate={sample_rate} (got {self.source.sample_rate}), or give {name} the files' rate "
+                "as sample_rate"
+            )
+        if train_on_valid and getattr(self.source, "valid_is_test", False):
+            raise ValueError(
+                f"{name}: {source_name}'s valid split serves its test clips (DABS has no valid split for "
+                "it), so train_on_valid=True would train on the test set; pass train_on_valid=False"
             )
         if getattr(self.source, "max_sample_size", None) is not None:
             raise ValueError(
-                f"{name}: DABS cuts whole files itself; construct {type(self.source).__name__} with "
+                f"{name}: DABS cuts whole files itself; construct {source_name} with "
                 f"max_sample_size=None (got {self.source.max_sample_size})"
             )
         if (mean is None) != (std is None):
@@ -171,6 +191,7 @@ class DabsSpeechDataModule(DabsDataModule):
         if isinstance(stats_clips, bool) or not isinstance(stats_clips, int) or stats_clips < 1:
             raise ValueError(f"{name}: stats_clips must be a positive int, got {stats_clips!r}")
         self.slot, self.train_on_valid, self.stats_clips = slot, train_on_valid, stats_clips
+        self.sample_rate = sample_rate
         self.mean, self.std = mean, std
         self._slot_ids: Tensor | None = None
         self.front_end: DabsLogMel | None = None
@@ -217,8 +238,10 @@ class DabsSpeechDataModule(DabsDataModule):
 
     @property
     def canonical(self) -> bool:
-        """The source's splits are the official ones and train includes valid, as DABS."""
-        return bool(getattr(self.source, "canonical", False)) and self.train_on_valid
+        """The source's splits are the official ones and train includes valid, as DABS (or the source has
+        no valid split of its own: `valid_is_test`)."""
+        whole_train = self.train_on_valid or getattr(self.source, "valid_is_test", False)
+        return bool(getattr(self.source, "canonical", False)) and whole_train
 
     @property
     def split_note(self) -> str:
@@ -235,8 +258,10 @@ class DabsSpeechDataModule(DabsDataModule):
         if self.slot is not None:
             self._slot_ids = self.slot_columns(self.slot)
         if self.mean is None:
-            self.mean, self.std = log_mel_stats(self.source_split("train"), self.stats_clips)
-        self.front_end = DabsLogMel(self.mean, self.std)
+            self.mean, self.std = log_mel_stats(
+                self.source_split("train"), self.stats_clips, self.sample_rate
+            )
+        self.front_end = DabsLogMel(self.mean, self.std, sample_rate=self.sample_rate)
 
     def source_split(self, split: str) -> Dataset:
         """Whole clips of `split`: train with valid when `train_on_valid`."""

@@ -1,18 +1,23 @@
 """DabsSpeechDataModule / DabsLibriSpeechDataModule: the library's audio datamodules through DABS's speech
-front-end, on hares-mini speech_keywords and the tiny Fluent and LibriSpeech layouts."""
+front-end, on hares-mini speech_keywords and the tiny Fluent, LibriSpeech, AudioMNIST (48 kHz) and
+LibriSpeech speaker layouts."""
 
 import csv
 import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 
 from ssl_lightning.audio import load_audio
 from ssl_lightning.audio.dabs_logmel import DABS_NUM_SAMPLES, DABS_STATS, DabsLogMel
+from ssl_lightning.data.audio.audio_mnist import AudioMNISTDataModule
 from ssl_lightning.data.audio.fluent import FluentSpeechCommandsDataModule
 from ssl_lightning.data.audio.librispeech import LibriSpeechDataModule
+from ssl_lightning.data.audio.librispeech_speaker import LibriSpeechSpeakerDataModule
 from ssl_lightning.data.dabs.speech import (
     SPECTROGRAM_SPEC,
     DabsLibriSpeechDataModule,
@@ -25,6 +30,8 @@ from ssl_lightning.nn.input_specs import InputSpec
 LAYOUTS = Path(__file__).parents[2] / "layouts"
 fluent_layout = SimpleNamespace(**runpy.run_path(str(LAYOUTS / "FluentSpeechCommandsDataModule.py")))
 libri_layout = SimpleNamespace(**runpy.run_path(str(LAYOUTS / "LibriSpeechDataModule.py")))
+mnist_layout = SimpleNamespace(**runpy.run_path(str(LAYOUTS / "AudioMNISTDataModule.py")))
+speaker_layout = SimpleNamespace(**runpy.run_path(str(LAYOUTS / "LibriSpeechSpeakerDataModule.py")))
 SIZES = {"train": 6, "valid": 3, "test": 3}
 
 
@@ -144,7 +151,78 @@ def test_librispeech_pre_training(tmp_path):
         data.dataset("test", "subclips")
 
 
-def test_errors(keywords, fluent_root, tmp_path):
+@pytest.fixture(scope="module")
+def mnist_root(tmp_path_factory) -> Path:
+    """AudioMNIST with speakers 28, 1, 3 (train), 12, 4 (valid), 26, 5 (test); 30 clips each."""
+    return Path(mnist_layout.make(tmp_path_factory.mktemp("audio_mnist"))["root"])
+
+
+def test_audio_mnist_at_48_khz(mnist_root):
+    mean, std = DABS_STATS["audio_mnist"]
+    data = DabsSpeechDataModule(AudioMNISTDataModule(str(mnist_root)), mean=mean, std=std, sample_rate=48000)
+    data.setup()
+    assert data.classes == tuple("0123456789") and data.label_type == "single" and data.batch_size == 64
+    assert not data.canonical  # 7 of the 60 speakers
+    assert len(data.dataset("train", "random_crop")) == 150 and len(data.dataset("test", "subclips")) == 60
+    batch = next(iter(data.subclip_dataloader("test", batch_size=8)))
+    assert batch["spectrogram"].shape == (8, 1, 224, 224)
+    assert batch["label"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2]  # 0_26_0, 0_26_10, 0_26_2, 1_26_0, ...
+    wave, rate = soundfile.read(str(mnist_root / "data" / "26" / "0_26_0.wav"), dtype="float32")
+    padded = torch.nn.functional.pad(torch.from_numpy(wave), (0, DABS_NUM_SAMPLES - wave.size))
+    expected = DabsLogMel(mean, std, sample_rate=48000)(padded[None])[0]
+    torch.testing.assert_close(batch["spectrogram"][0], expected)
+    assert rate == 48000 and data.front_end.mel_spectrogram.sample_rate == 48000
+
+
+def test_statistics_at_48_khz(mnist_root):
+    data = DabsSpeechDataModule(AudioMNISTDataModule(str(mnist_root)), stats_clips=2, sample_rate=48000)
+    data.setup()
+    waves = [
+        soundfile.read(str(mnist_root / "data" / "28" / name), dtype="float32")[0]
+        for name in ("0_28_0.wav", "0_28_10.wav")
+    ]
+    padded = torch.stack(
+        [torch.nn.functional.pad(torch.from_numpy(w), (0, DABS_NUM_SAMPLES - w.size)) for w in waves]
+    )
+    values = {rate: DabsLogMel(sample_rate=rate)(padded).double() for rate in (48000, 16000)}
+    assert data.mean == pytest.approx(values[48000].mean().item(), rel=1e-6)
+    assert data.std == pytest.approx(values[48000].std(unbiased=False).item(), rel=1e-5)
+    assert data.mean != pytest.approx(values[16000].mean().item(), rel=1e-3)
+
+
+def test_48_khz_mel_filterbank_reaches_24_khz(tmp_path):
+    root = mnist_layout.write_audio_mnist(tmp_path / "AudioMNIST-master")
+    t = np.arange(14400) / 48000  # 0.3 s: frames 0..~20 of the 672-sample hop
+    soundfile.write(str(root / "data" / "26" / "0_26_0.wav"), 0.5 * np.sin(2 * np.pi * 20000 * t), 48000)
+    data = DabsSpeechDataModule(AudioMNISTDataModule(str(root)), mean=0.0, std=1.0, sample_rate=48000)
+    data.setup()
+    image = data.dataset("test", "subclips")[0]["spectrogram"][0]  # [224 mels, 224 frames]
+    # Slaney mel scale: 15 + 27 ln(f / 1000) / ln(6.4) above 1 kHz: 58.57 at 20 kHz, 61.22 at sr / 2 = 24 kHz;
+    # 224 bins centred at (k + 1) * 61.22 / 225: the nearest centre to 58.57 is k = 214 (at 16 kHz every
+    # bin lies below 8 kHz).
+    assert image[:, 5:15].argmax(dim=0).tolist() == [214] * 10
+
+
+def test_librispeech_speaker_task_trains_on_train_alone(tmp_path, monkeypatch):
+    source = LibriSpeechSpeakerDataModule(speaker_layout.make(tmp_path)["root"])
+    with pytest.raises(ValueError, match="valid split serves its test clips.*pass train_on_valid=False"):
+        DabsSpeechDataModule(source)
+    data = DabsSpeechDataModule(source, train_on_valid=False, mean=-22.924, std=12.587, batch_size=4)
+    data.setup()
+    assert data.classes == ("84", "174", "1272") and data.num_classes == 3 and not data.canonical
+    assert len(data.dataset("train", "random_crop")) == 12 and len(data.dataset("test", "subclips")) == 4
+    batch = next(iter(data.test_dataloader()))  # 84-121550-0000, 174-50561-0003, 1272-... twice
+    assert batch["spectrogram"].shape == (4, 1, 224, 224) and batch["label"].tolist() == [0, 1, 2, 2]
+    assert "train = its train;" in data.split_note and "valid serves the test clips" in data.split_note
+    monkeypatch.setattr(LibriSpeechSpeakerDataModule, "canonical", True)
+    assert data.canonical  # DABS's split: train alone, as the source has no valid split of its own
+
+
+def test_errors(keywords, fluent_root, mnist_root, tmp_path):
+    with pytest.raises(
+        ValueError, match=r"construct AudioMNISTDataModule with sample_rate=16000 \(got 48000\)"
+    ):
+        DabsSpeechDataModule(AudioMNISTDataModule(str(mnist_root)))
     with pytest.raises(ValueError, match="sample_rate=16000"):
         DabsSpeechDataModule(HaresMiniDataModule("speech_keywords", sample_rate=8000))
     with pytest.raises(ValueError, match="both mean and std"):
