@@ -25,7 +25,11 @@ FAMILIES = (
 )
 FOLDERS = (
     ("eval", "Evaluation configs (`ssl-lightning evaluate --config`)", "../hares.md"),
-    ("quickstart", "Quickstart overlays (`ssl-lightning beats-quickstart`)", "cli.md#ssl-lightning-beats-quickstart"),
+    (
+        "quickstart",
+        "Quickstart overlays (`ssl-lightning beats-quickstart`)",
+        "cli.md#ssl-lightning-beats-quickstart",
+    ),
     ("overlays", "Overlays", "#overlays"),
     ("overlays/tiny", "Tiny overlays for CPU smoke runs (picked by class name)", "#overlays"),
 )
@@ -87,8 +91,10 @@ def index(root: Path) -> str:
     known = {recipes / folder for folder, _, _ in FOLDERS} | {recipes}
     for path in sorted(recipes.rglob("*.yaml")):
         if path.parent not in known:
-            LOG.warning("recipe folder %s is not in the recipes index (docs/_hooks/recipes_index.py: FOLDERS)",
-                        path.parent.relative_to(root))
+            LOG.warning(
+                "recipe folder %s is not in the recipes index (docs/_hooks/recipes_index.py: FOLDERS)",
+                path.parent.relative_to(root),
+            )
     return "\n".join(out)
 
 

@@ -42,6 +42,7 @@ class AudioNTT2020(nn.Module):
         )
 
     def forward(self, spec: Tensor) -> Tensor:
+        """`spec[B, 1, n_mels, frames]` -> frame features `[B, frames // 8, d]`."""
         x = self.features(spec)  # [B, C, F/8, T/8]
         x = rearrange(x, "b c f t -> b t (f c)")  # mel-major, channel fastest, as the original
         return self.fc(x)
@@ -82,6 +83,8 @@ class ByolAEncoder(nn.Module):
         self.cnn = AudioNTT2020(n_mels=n_mels, d=d, channels=channels, dropout=dropout)
 
     def forward(self, waveform: Tensor, padding_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """`waveform[B, T]` (16 kHz), bool `padding_mask[B, T]` -> (frame features `[B, N, d]`, frame
+        padding mask `[B, N]` or None)."""
         features, _ = self.encode_spectrogram(self.spectrogram(waveform))
         return features, self.frame_mask(padding_mask, features.shape[1])
 

@@ -64,6 +64,7 @@ class SSLMethod(L.LightningModule):
 
     @property
     def embed_dim(self) -> int:
+        """Width D of the encoder's features (`embed` gives `[B, D]`)."""
         return self.encoder.embed_dim
 
     def train(self, mode: bool = True) -> SSLMethod:
@@ -89,6 +90,7 @@ class SSLMethod(L.LightningModule):
             rank_zero_info(f"{type(self).__name__}: {message}")
 
     def configure_model(self) -> None:
+        """With `compile`, wrap the encoder in `torch.compile` (once, when a fit starts)."""
         if self.compile and not isinstance(self.encoder, torch._dynamo.eval_frame.OptimizedModule):
             self.encoder = torch.compile(self.encoder)
 
@@ -134,11 +136,14 @@ class SSLMethod(L.LightningModule):
         return lambda name: layer_of.get(name.removeprefix(prefix), top) if name.startswith(prefix) else top
 
     def configure_optimizers(self) -> dict[str, Any]:
+        """The optimizer and per-step LR schedule of `optim`, over `trainer.estimated_stepping_batches`."""
         optimizer = build_optimizer(self, self.optim)
         scheduler = build_scheduler(optimizer, self.optim, int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record the method's class path under `checkpoint["ssl_lightning_class"]`, so `load_method` needs
+        no recipe."""
         checkpoint[CLASS_KEY] = f"{type(self).__module__}.{type(self).__qualname__}"
 
 

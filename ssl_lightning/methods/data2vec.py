@@ -267,6 +267,7 @@ class Data2Vec(SSLMethod):
         return int(token)
 
     def special_ids(self) -> tuple[int, ...]:
+        """The ids token masking never selects: `<s>`, `<pad>`, `</s>` (the encoder config's) and `<mask>`."""
         config = self.encoder.config
         return (config.bos_token_id, config.pad_token_id, config.eos_token_id, self.mask_token_id())
 

@@ -135,6 +135,8 @@ class SupervisedClassifier(SSLMethod):
         return F.one_hot(label, self.hparams.num_classes).float()
 
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """`loss_name`'s loss of `logits[B, C]`: BCE against float targets `[B, C]`, or CE against class ids
+        `[B]`."""
         if self.loss_name == "bce":
             return F.binary_cross_entropy_with_logits(logits, target)
         return F.cross_entropy(logits, target)

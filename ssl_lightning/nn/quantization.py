@@ -324,6 +324,8 @@ class QuantConv2d(QuantLayer, nn.Conv2d):
         return quant.train(conv.training)
 
     def forward(self, input: Tensor) -> Tensor:
+        """`input[B, C_in, H, W]` -> `[B, C_out, H', W']`, weight and input quantized at `bits` (a plain conv
+        at full precision)."""
         if is_full_precision(self.bits):
             return super().forward(input)
         return self._conv_forward(self.quantized_input(input), self.quantized_weight(), self.bias)
@@ -350,6 +352,8 @@ class QuantLinear(QuantLayer, nn.Linear):
         return quant.train(linear.training)
 
     def forward(self, input: Tensor) -> Tensor:
+        """`input[..., in_features]` -> `[..., out_features]`, weight and input quantized at `bits` (a plain
+        linear at full precision)."""
         if is_full_precision(self.bits):
             return super().forward(input)
         return nn.functional.linear(self.quantized_input(input), self.quantized_weight(), self.bias)

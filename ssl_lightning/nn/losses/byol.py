@@ -33,4 +33,5 @@ class BYOLLoss(nn.Module):
     """Module form of `byol_loss`: `forward(p[B, D], z[B, D]) -> scalar` (z detached)."""
 
     def forward(self, p: Tensor, z: Tensor) -> Tensor:
+        """`byol_loss(p, z)`: online predictions `p[B, D]` vs targets `z[B, D]` -> scalar in [0, 4]."""
         return byol_loss(p, z)

@@ -110,6 +110,8 @@ class ContrastiveQuantLoss(nn.Module):
         }
 
     def forward(self, embeddings: Mapping[Branch, object]) -> Tensor:
+        """The objective: its `terms` (each the base loss of two branches' outputs) summed or averaged
+        (`reduction`) into a scalar; `embeddings` maps every branch of the objective to its output."""
         terms = torch.stack(list(self.terms(embeddings).values()))
         return terms.mean() if self.reduction == "mean" else terms.sum()
 
