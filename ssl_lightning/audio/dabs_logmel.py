@@ -1,6 +1,7 @@
 """DABS 1.0's speech front-end (Tamkin et al. 2021, `src/datasets/speech/*.py` at commit 7ee9a71) in torch.
 
-Every DABS speech data set turns a 16 kHz waveform into one `1 x 224 x 224` image the same way:
+Every DABS speech data set turns a waveform at its files' own rate (16 kHz; AudioMNIST 48 kHz, where the
+150,526 samples last 3.1 s) into one `1 x 224 x 224` image the same way:
 - cut or pad to `DABS_NUM_SAMPLES` = 150,526 samples (~9.4 s): a longer clip keeps its first samples
   (evaluation) or, in training, its first or its last ones at random (`random.getrandbits(1)`: never an
   offset in between); a shorter clip is zero-padded after its end ("pad w/ silence");

@@ -4,6 +4,8 @@
                      tasks, LibriSpeech), any folder of audio files, hear-preprocess task folders
     data/image/      image data sets (CIFAR-10/100, ImageNet-style folders, scikit-learn's digits)
     data/text/       text corpora as token blocks (plain-text files, `datasets`, the embedded pydoc topics)
+    data/dabs/       the DABS domains as DABS batches (images, text, speech, sensors, chest x-rays, captioned
+                     images), with embedded stand-ins
     data/embedded/   benchmarks generated on first use (hares-mini)
     data/*.py        shared machinery: manifests, label subsets, samplers, sharding and streaming
 
@@ -14,6 +16,7 @@ usable by its short class name in recipes.
 from ssl_lightning.data.audio import (
     AudioClassificationDataModule,
     AudioFolderDataModule,
+    AudioMNISTDataModule,
     AudioSetDataModule,
     BirdsongDataModule,
     ESC50DataModule,
@@ -21,6 +24,7 @@ from ssl_lightning.data.audio import (
     HearTaskDataModule,
     HubSource,
     LibriSpeechDataModule,
+    LibriSpeechSpeakerDataModule,
     MagnaTagATuneDataModule,
     NSynthDataModule,
     SpeechCommandsDataModule,
@@ -28,6 +32,24 @@ from ssl_lightning.data.audio import (
     UnlabeledAudioDataModule,
     VoxCeleb1DataModule,
     VoxForgeDataModule,
+)
+from ssl_lightning.data.dabs import (
+    CaptionedDigitsDataModule,
+    ChestXray8DataModule,
+    CheXpertDataModule,
+    DabsCIFAR10DataModule,
+    DabsDataModule,
+    DabsDigitsDataModule,
+    DabsImageFolderDataModule,
+    DabsLibriSpeechDataModule,
+    DabsSpeechDataModule,
+    DabsTextDataModule,
+    GlueDataModule,
+    MismatchedCaptionDataModule,
+    MSCOCODataModule,
+    PAMAP2DataModule,
+    SyntheticSensorsDataModule,
+    VQADataModule,
 )
 from ssl_lightning.data.embedded import HaresMiniDataModule
 from ssl_lightning.data.image import (
@@ -47,29 +69,47 @@ from ssl_lightning.data.text import TextDataModule
 __all__ = [
     "AudioClassificationDataModule",
     "AudioFolderDataModule",
+    "AudioMNISTDataModule",
     "AudioSetDataModule",
     "BirdsongDataModule",
     "CIFAR100DataModule",
     "CIFAR10DataModule",
+    "CaptionedDigitsDataModule",
+    "CheXpertDataModule",
+    "ChestXray8DataModule",
+    "DabsCIFAR10DataModule",
+    "DabsDataModule",
+    "DabsDigitsDataModule",
+    "DabsImageFolderDataModule",
+    "DabsLibriSpeechDataModule",
+    "DabsSpeechDataModule",
+    "DabsTextDataModule",
     "DigitsDataModule",
     "ESC50DataModule",
     "FluentSpeechCommandsDataModule",
+    "GlueDataModule",
     "HaresMiniDataModule",
     "HearTaskDataModule",
     "HubSource",
     "ImageDataModule",
     "ImageFolderDataModule",
     "LibriSpeechDataModule",
+    "LibriSpeechSpeakerDataModule",
+    "MSCOCODataModule",
     "MagnaTagATuneDataModule",
     "ManifestAudioDataset",
     "ManifestRow",
+    "MismatchedCaptionDataModule",
     "NSynthDataModule",
+    "PAMAP2DataModule",
     "ShardReport",
     "SpeechCommandsDataModule",
     "StreamingAudioDataModule",
+    "SyntheticSensorsDataModule",
     "TUT18DataModule",
     "TextDataModule",
     "UnlabeledAudioDataModule",
+    "VQADataModule",
     "VoxCeleb1DataModule",
     "VoxForgeDataModule",
     "WeightedDistributedSampler",

@@ -20,7 +20,8 @@ captioned-images fix (GLUE is published only as its average, the text domain's s
 are not all means of the README rows: natural images (e-Mix 27.9 vs 25.6) and ShED's chest x-rays (74.5 vs
 68.1) differ, and Images & Text equals the pre-fix VQA score alone (57.5 / 48.9 / 54.3).
 
-Tasks whose datamodule the library does not have yet fail when built, saying what is missing.
+Every task has a datamodule; a task whose folder is missing under the data root fails when built, naming
+the folder.
 """
 
 from __future__ import annotations
@@ -92,25 +93,18 @@ class DabsData:
     """Which datamodule serves a DABS task and where its data lives under the data root.
 
     Attributes:
-        cls: `<module>.<class>` under `ssl_lightning.data` (imported when built); None: the library has no
-            datamodule for the task yet, and `missing` says what is needed.
+        cls: `<module>.<class>` under `ssl_lightning.data` (imported when built).
         folder: what must exist under the data root (as the download unpacks).
         kwargs: the datamodule's arguments; values `"{root}/..."` are paths under the data root.
         source: speech: the audio datamodule (`<module>.<class>` under `ssl_lightning.data`) that
             `DabsSpeechDataModule` wraps, built from `{"root": <folder>}` and `source_kwargs`.
-        missing: what a task without a datamodule needs.
     """
 
-    cls: str | None
+    cls: str
     folder: str = ""
     kwargs: tuple[tuple[str, Any], ...] = ()
     source: str | None = None
     source_kwargs: tuple[tuple[str, Any], ...] = ()
-    missing: str = ""
-
-
-def _none(what: str) -> DabsData:
-    return DabsData(None, missing=what)
 
 
 def _speech(hares_task: str, stats: str, *kwargs: tuple[str, Any]) -> DabsData:
@@ -149,20 +143,37 @@ DABS_DATA: dict[str, DabsData] = {
         )
         for name in GLUE
     },
-    "audio_mnist": _none("a DABS speech source datamodule of AudioMNIST (10 digits)"),
+    "audio_mnist": DabsData(
+        "dabs.speech.DabsSpeechDataModule",
+        "AudioMNIST-master",
+        (("stats", "audio_mnist"), ("sample_rate", 48000)),
+        source="audio.audio_mnist.AudioMNISTDataModule",
+        source_kwargs=(("sample_rate", 48000),),
+    ),
     "fluent_action": _speech("fluent_speech_commands", "fluent", ("slot", "action")),
     "fluent_object": _speech("fluent_speech_commands", "fluent", ("slot", "object")),
     "fluent_location": _speech("fluent_speech_commands", "fluent", ("slot", "location")),
     "speech_commands_v2": _speech("speech_commands_v2", "speech_commands"),
-    "librispeech_speaker": _none(
-        "a speaker-identification datamodule of LibriSpeech dev-clean (40 speakers, seeded 80/20 per speaker)"
+    "librispeech_speaker": DabsData(
+        "dabs.speech.DabsSpeechDataModule",
+        "LibriSpeech",
+        (("stats", "librispeech"), ("train_on_valid", False)),
+        source="audio.librispeech_speaker.LibriSpeechSpeakerDataModule",
     ),
     "voxceleb1": _speech("voxceleb1", "voxceleb1"),
     "pamap2": DabsData("dabs.sensors.PAMAP2DataModule", "PAMAP2_Dataset", (("root", "{root}"),)),
-    "chexpert": _none("a DABS chest x-ray datamodule of CheXpert (5 labels, multi-label)"),
-    "xray8": _none("a DABS chest x-ray datamodule of ChestX-ray8 (8 labels, multi-label)"),
-    "vqa": _none("a DABS captioned-images datamodule of VQA v1 (binary)"),
-    "mismatched_caption": _none("a DABS captioned-images datamodule of MS-COCO mismatched captions (binary)"),
+    "chexpert": DabsData("dabs.xrays.CheXpertDataModule", "CheXpert-v1.0-small", (("root", "{root}"),)),
+    "xray8": DabsData("dabs.xrays.ChestXray8DataModule", "xray8", (("root", "{root}/xray8"),)),
+    "vqa": DabsData(
+        "dabs.vqa.VQADataModule",
+        "vqa/coco-vqa",
+        (("root", "{root}/vqa"), ("tokenizer_dir", "{root}/bert-base-uncased")),
+    ),
+    "mismatched_caption": DabsData(
+        "dabs.coco.MismatchedCaptionDataModule",
+        "mscoco",
+        (("root", "{root}/mscoco"), ("tokenizer_dir", "{root}/bert-base-uncased")),
+    ),
 }
 
 BATCH_SIZE = {IMAGES: 64, TEXT: 128, SPEECH: 64, SENSORS: 256, XRAY: 64, CAPTIONED: 64}
@@ -233,16 +244,10 @@ def dabs_datamodule(
     cross-validated).
 
     Raises:
-        ValueError: the library has no datamodule for the task yet (the message names what it needs), or no
-            data root is given.
+        ValueError: no data root is given.
         FileNotFoundError: the task's folder is missing under the data root.
     """
     data = DABS_DATA[task]
-    if data.cls is None:
-        raise ValueError(
-            f"DABS task {task!r} has no datamodule in ssl_lightning yet: it needs {data.missing}; leave it "
-            "out with --tasks"
-        )
     cls = _class(data.cls, task)
     source = None if data.source is None else _class(data.source, task)
     if root is None:
@@ -282,6 +287,7 @@ MINI_DATA = {
     "digits": "dabs.images.DabsDigitsDataModule",
     "synthetic_sensors": "dabs.sensors.SyntheticSensorsDataModule",
     "speech_keywords": "dabs.speech.DabsSpeechDataModule",
+    "mismatched_caption_digits": "dabs.captioned.CaptionedDigitsDataModule",
 }
 DABS_MINI_TASKS: dict[str, SuiteTask] = {
     "digits": SuiteTask("digits", IMAGES, "accuracy", probe_batch_size=256),
@@ -289,9 +295,14 @@ DABS_MINI_TASKS: dict[str, SuiteTask] = {
         "synthetic_sensors", SENSORS, "accuracy", probe_batch_size=BATCH_SIZE[SENSORS]
     ),
     "speech_keywords": SuiteTask("speech_keywords", SPEECH, "accuracy", probe_batch_size=BATCH_SIZE[SPEECH]),
+    "mismatched_caption_digits": SuiteTask(
+        "mismatched_caption_digits", CAPTIONED, "accuracy", probe_batch_size=BATCH_SIZE[CAPTIONED]
+    ),
 }
 """The embedded stand-ins, one per domain that has one: scikit-learn's digits as `_small` images (DABS: batch
-256), synthetic sensor windows, and hares-mini's spoken keywords through DABS's speech front-end."""
+256), synthetic sensor windows, hares-mini's spoken keywords through DABS's speech front-end, and the digits
+with generated captions under DABS's mismatched-caption rule (images & text). Text and chest x-rays have no
+embedded transfer task."""
 
 
 def dabs_mini_datamodule(
@@ -303,6 +314,8 @@ def dabs_mini_datamodule(
     if task == "speech_keywords":
         source = importlib.import_module("ssl_lightning.data.embedded.hares_mini").HaresMiniDataModule
         return cls(source=source("speech_keywords", root=root), **kwargs)
+    if task == "mismatched_caption_digits":
+        return cls(task="mismatched_caption", **kwargs)
     return cls(**kwargs)
 
 

@@ -1,5 +1,5 @@
 """The `dabs` and `dabs-mini` suites: tasks, metrics and batch sizes, the published numbers, the suite score
-as the mean over domains, clear errors for tasks without data or datamodule, and dabs-mini's probes."""
+as the mean over domains, clear errors for tasks without data, and dabs-mini's probes."""
 
 import json
 from pathlib import Path
@@ -43,7 +43,7 @@ def test_registry_holds_both_suites_with_the_dabs_protocol():
     assert metrics == {"cola": "pearson", "stsb": "spearman", "chexpert": "auroc", "xray8": "auroc"}
     sizes = {name: dabs.tasks[name].probe_batch_size for name in ("cifar10", "sst2", "voxceleb1", "pamap2")}
     assert sizes == {"cifar10": 64, "sst2": 128, "voxceleb1": 64, "pamap2": 256}
-    assert list(mini.tasks) == ["digits", "synthetic_sensors", "speech_keywords"]
+    assert list(mini.tasks) == ["digits", "synthetic_sensors", "speech_keywords", "mismatched_caption_digits"]
 
 
 def test_published_numbers():
@@ -88,8 +88,8 @@ def test_report_shows_published_domain_and_suite_scores():
     assert "| **dabs** |  | n/c | 45.5 | 55.6 |" in table
 
 
-def test_tasks_without_datamodule_or_data_fail_clearly(tmp_path):
-    with pytest.raises(ValueError, match="chexpert.*CheXpert.*--tasks"):
+def test_tasks_without_data_fail_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="chexpert.*CheXpertDataModule.*CheXpert-v1.0-small"):
         dabs_datamodule("chexpert", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="cu_birds.*DabsImageFolderDataModule.*cu_birds"):
         dabs_datamodule("cu_birds", str(tmp_path))

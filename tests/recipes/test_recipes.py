@@ -34,6 +34,7 @@ EMBEDDED_DATA = (
     "SyntheticSensorsDataModule",
     "DabsSpeechDataModule",
     "DabsTextDataModule",
+    "CaptionedDigitsDataModule",
 )
 
 

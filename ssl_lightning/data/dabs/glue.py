@@ -31,7 +31,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ssl_lightning.data.dabs.base import DabsDataModule, DabsLabelType, Mode
-from ssl_lightning.data.dabs.text import DABS_SEQ_LEN, fixed_length, load_hf_tokenizer, offline_bpe
+from ssl_lightning.data.dabs.text import DABS_SEQ_LEN, dabs_tokenizer
 from ssl_lightning.nn.input_specs import InputSpec
 
 GLUE_HUB = "nyu-mll/glue"
@@ -210,12 +210,10 @@ class GlueDataModule(DabsDataModule):
         train, test = self.read_split(*self.spec.train), self.read_split(*self.spec.test)
         self._splits = {"train": train, "valid": test, "test": test}
         hp = self.hparams
-        if hp.tokenizer_dir is not None:
-            tokenizer = load_hf_tokenizer(hp.tokenizer_dir)
-        else:
-            texts = [text for row in train[0] for text in row]
-            tokenizer = offline_bpe(texts, hp.vocab_size, hp.tokenizer_cache)
-        self.tokenizer = fixed_length(tokenizer, DABS_SEQ_LEN)
+        texts = [text for row in train[0] for text in row]
+        self.tokenizer = dabs_tokenizer(
+            hp.tokenizer_dir, texts, hp.vocab_size, hp.tokenizer_cache, DABS_SEQ_LEN
+        )
 
     def make_dataset(self, split: str, mode: Mode) -> GlueTexts:
         """`{"input_ids", "label"}` items of `split` (the same for both modes)."""

@@ -200,11 +200,9 @@ class DabsTextDataModule(DabsDataModule):
         """Read the documents and the tokenizer."""
         self._documents = self.read_documents()
         hp = self.hparams
-        if hp.tokenizer_dir is not None:
-            tokenizer = load_hf_tokenizer(hp.tokenizer_dir)
-        else:
-            tokenizer = offline_bpe(self._documents["train"], hp.vocab_size, hp.tokenizer_cache)
-        self.tokenizer = fixed_length(tokenizer, DABS_SEQ_LEN)
+        self.tokenizer = dabs_tokenizer(
+            hp.tokenizer_dir, self._documents["train"], hp.vocab_size, hp.tokenizer_cache, DABS_SEQ_LEN
+        )
 
     def make_dataset(self, split: str, mode: Mode) -> TokenizedTexts:
         if split not in self._documents:
