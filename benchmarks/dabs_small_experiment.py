@@ -2,10 +2,10 @@
 Quantization on token embeddings (the RQ paper's Table 10 comparison), under DABS's linear evaluation.
 
 For each modality (digits images, synthetic sensor windows, hares-mini spoken keywords through DABS's speech
-front-end): `lightning fit` of `recipes/dabs_<modality>_{emix,rq}.yaml` with a CPU-sized Transformer for
-`--steps` steps, then `ssl-lightning evaluate --suite dabs-mini` on that modality's task with the random-init
-baseline (the suite's protocol: frozen encoder, mean over all tokens, one linear layer, AdamW 1e-4 / 1e-4,
-100 epochs).
+front-end, digits with generated captions scored on DABS's mismatched-caption rule): `lightning fit` of
+`recipes/dabs_<modality>_{emix,rq}.yaml` with a CPU-sized Transformer for `--steps` steps, then
+`ssl-lightning evaluate --suite dabs-mini` on that modality's task with the random-init baseline (the suite's
+protocol: frozen encoder, mean over all tokens, one linear layer, AdamW 1e-4 / 1e-4, 100 epochs).
 
     python benchmarks/dabs_small_experiment.py --run-dir runs/dabs_small --out dabs_small.md
     python benchmarks/dabs_small_experiment.py --modalities sensors --steps 100      # a quick look
@@ -24,11 +24,16 @@ from ssl_lightning.cli import main as cli
 from ssl_lightning.eval.evaluate import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
-TASK = {"images": "digits", "sensors": "synthetic_sensors", "speech": "speech_keywords"}
+TASK = {
+    "images": "digits",
+    "sensors": "synthetic_sensors",
+    "speech": "speech_keywords",
+    "captioned": "mismatched_caption_digits",
+}
 OBJECTIVES = ("emix", "rq")
 SMALL = {"dim": 128, "depth": 4, "heads": 4, "dim_head": 32, "mlp_dim": 256, "out_dim": 64}
 """The CPU-sized Transformer (DABS: 12 blocks of 256, 8 heads of 64, MLP 512, head 128)."""
-BATCH = {"images": 64, "sensors": 64, "speech": 32}
+BATCH = {"images": 64, "sensors": 64, "speech": 32, "captioned": 64}
 
 
 def fit(modality: str, objective: str, steps: int, run_dir: Path) -> Path:
