@@ -1,7 +1,7 @@
 """Wall-clock time of a hares-mini linear-probe evaluation of one small encoder (target: <= 5 min, 2 cores).
 
     python benchmarks/probe_eval_time.py   # random-init BYOL-A CNN, `evaluate` default (d=256, 16 ch)
-    python benchmarks/probe_eval_time.py --threads 2 --out benchmarks/results/probe_eval_time.md
+    python benchmarks/probe_eval_time.py --threads 2 --out probe_eval_time.md
 
 The data set is generated first (timed separately), so the figure is the evaluation alone.
 """
