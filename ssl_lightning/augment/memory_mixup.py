@@ -9,10 +9,12 @@ a uniform pick from a FIFO memory of the last `memory_size` inputs, and becomes
 The current batch (un-mixed) then enters the memory. With an empty memory the input is returned as it is.
 As in the official code, x is the dataset-normalised log-mel, so "linear" means exp of normalised values.
 
-The memory is plain module state, neither a parameter nor a buffer: it is not in `state_dict` (a
-resumed run starts with an empty memory and refills it within memory_size / B calls), DDP does not
-broadcast it (each rank mixes with its own past batches, as each DataLoader worker of the official code
-kept its own memory), and it follows the inputs' device.
+The memory is module state, neither a parameter nor a buffer: DDP does not broadcast it (each rank mixes
+with its own past batches, as each DataLoader worker of the official code kept its own memory), and it
+follows the inputs' device. It is saved in `state_dict` as the module's extra state (the remembered
+examples, their count and the FIFO position), so a resumed fit mixes with the same backgrounds as an
+uninterrupted one (under DDP the checkpoint holds rank 0's memory, which every rank restores); a state dict
+written before it was saved (no `_extra_state` key) loads with an empty memory.
 """
 
 from __future__ import annotations
@@ -79,6 +81,34 @@ class MemoryMixup(nn.Module):
         self.memory[slots] = latest.to(self.memory.dtype)
         self.position = (self.position + latest.shape[0]) % self.memory_size
         self.stored = min(self.stored + latest.shape[0], self.memory_size)
+
+    def get_extra_state(self) -> dict:
+        """The remembered examples `[stored, ...]` (None when empty), `stored` and the FIFO `position`."""
+        memory = None if self.memory is None else self.memory[: self.stored].detach().cpu().clone()
+        return {"memory": memory, "stored": self.stored, "position": self.position}
+
+    def set_extra_state(self, state: dict) -> None:
+        """Restore what `get_extra_state` saved (the capacity stays this module's `memory_size`)."""
+        memory, stored = state["memory"], state["stored"]
+        if memory is None:
+            self.memory, self.stored, self.position = None, 0, 0
+            return
+        if stored > self.memory_size:
+            raise ValueError(
+                f"MemoryMixup: the checkpoint remembers {stored} examples but memory_size is "
+                f"{self.memory_size}; load it with memory_size >= {stored}"
+            )
+        self.memory = memory.new_empty(self.memory_size, *memory.shape[1:])
+        self.memory[:stored] = memory
+        self.stored, self.position = stored, state["position"] % self.memory_size
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001
+        """As nn.Module's, except that a state dict without this module's extra state (written before the
+        memory was saved) is not an error: the memory starts empty."""
+        if prefix + "_extra_state" not in state_dict:
+            self.memory, self.stored, self.position = None, 0, 0
+            state_dict = {**state_dict, prefix + "_extra_state": self.get_extra_state()}
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _check_example_shape(self, x: Tensor) -> None:
         if self.memory is not None and x.shape[1:] != self.memory.shape[1:]:

@@ -119,13 +119,43 @@ def test_backgrounds_are_uniform_picks_from_the_memory() -> None:
     assert abs(from_five.float().mean().item() - 0.5 * 0.75) < 0.03
 
 
-def test_memory_is_a_fifo_of_the_last_examples_and_not_saved() -> None:
+def test_memory_is_a_fifo_of_the_last_examples_kept_out_of_parameters_and_buffers() -> None:
     mixup = MemoryMixup(ratio=0.4, memory_size=3)
     for value in (1.0, 2.0, 3.0):
         mixup(constant_batch([value, value + 0.5]), gen(int(value)))
     assert sorted(mixup.memory[:, 0, 0].tolist()) == [2.5, 3.0, 3.5]
     assert mixup.stored == 3
-    assert mixup.state_dict() == {} and list(mixup.buffers()) == []
+    assert list(mixup.parameters()) == [] and list(mixup.buffers()) == []
+
+
+def test_memory_is_saved_in_the_state_dict_and_a_restored_copy_mixes_identically() -> None:
+    mixup = MemoryMixup(ratio=0.4, memory_size=5)
+    for value in (1.0, 2.0, 3.0):  # 6 examples into 5 slots: the FIFO has wrapped, position 1
+        mixup(constant_batch([value, value + 0.5]), gen(int(value)))
+    state = mixup.state_dict()
+    assert list(state) == ["_extra_state"]
+    saved = state["_extra_state"]
+    assert saved["stored"] == 5 and saved["position"] == 1
+    assert saved["memory"][:, 0, 0].tolist() == [3.5, 1.5, 2.0, 2.5, 3.0]  # slot order: slot 0 overwritten
+    restored = MemoryMixup(ratio=0.4, memory_size=5)
+    restored.load_state_dict(state)
+    x = torch.randn(4, 6, 4)
+    assert torch.equal(restored(x, gen(7)), mixup(x, gen(7)))
+    assert torch.equal(restored.memory, mixup.memory) and restored.position == mixup.position == 0
+
+
+def test_a_partly_filled_memory_restores_and_an_old_state_dict_loads_empty() -> None:
+    mixup = MemoryMixup(ratio=0.4, memory_size=8)
+    mixup(constant_batch([1.0, 2.0, 3.0]), gen(0))
+    restored = MemoryMixup(ratio=0.4, memory_size=8)
+    restored.load_state_dict(mixup.state_dict())
+    assert restored.stored == 3 and restored.position == 3
+    assert restored.memory.shape == (8, *mixup.memory.shape[1:])
+    assert restored.memory[:3, 0, 0].tolist() == [1.0, 2.0, 3.0]
+    restored.load_state_dict({})  # a checkpoint written before the memory was saved: strict, no error
+    assert restored.memory is None and restored.stored == 0
+    with pytest.raises(ValueError, match="remembers 3 examples but memory_size is 2"):
+        MemoryMixup(memory_size=2).load_state_dict(mixup.state_dict())
 
 
 def test_eval_mode_neither_mixes_nor_remembers() -> None:
