@@ -113,7 +113,7 @@ class CheckpointGuard(L.Callback):
         ckpt = trainer.checkpoint_callback
         folder = Path(trainer.default_root_dir if ckpt is None or ckpt.dirpath is None else ckpt.dirpath)
         path = folder / "last.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         if trainer.is_global_zero:
             print(
                 f"SIGTERM: stopped after global step {trainer.global_step}; saved a resumable checkpoint to "

@@ -76,6 +76,32 @@ def test_sigterm_saves_a_resumable_checkpoint_and_exits_143_from_fit(tmp_path):
     assert torch.load(dirpath / "last.ckpt", weights_only=False)["global_step"] == stopped_at + 2
 
 
+DDP = ["--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp"]
+CLI = [sys.executable, "-m", "ssl_lightning.cli"]
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_two_process_ddp_fit_stops_every_rank_with_143_and_a_resumable_checkpoint(tmp_path):
+    """SIGTERM to the launching process (rank 0): Lightning forwards it to rank 1, both ranks stop (none
+    hangs in a collective), rank 0 saves last.ckpt and the job exits 143; the fit resumes on 2 ranks."""
+    dirpath = tmp_path / "ckpt"
+    process = start(tmp_path, [*fit_args(dirpath, max_steps=100_000), *DDP])
+    output = terminate_when(process, dirpath / "last.ckpt", timeout=240)
+    assert process.returncode == SIGTERM_EXIT, output[-3000:]
+    assert "[rank: 1] Received SIGTERM" in output and "weights_only" not in output
+    assert f"saved a resumable checkpoint to {dirpath / 'last.ckpt'}" in output
+    stopped_at = torch.load(dirpath / "last.ckpt", weights_only=False)["global_step"]
+    resumed = subprocess.run(
+        [*CLI, *fit_args(dirpath, stopped_at + 2), *DDP, "--ckpt_path=last"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert torch.load(dirpath / "last.ckpt", weights_only=False)["global_step"] == stopped_at + 2
+
+
 @pytest.mark.slow
 def test_sigterm_stops_beats_loop_with_143_and_no_done_marker(tmp_path):
     small_data = tmp_path / "small_data.yaml"
