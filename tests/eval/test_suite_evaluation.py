@@ -140,6 +140,7 @@ def _documented_evaluate_commands() -> list[str]:
     texts = [REPO / "README.md", *sorted((REPO / "recipes").rglob("*.yaml"))]
     texts += [REPO / "ssl_lightning" / name for name in ("cli.py", "eval/evaluate.py")]
     text = "\n".join(path.read_text() for path in texts)
+    text = re.sub(r"\\\n#?\s*", " ", text)  # a command continued on the next (comment) line
     commands = re.findall(r"ssl-lightning evaluate( [^\s`#\"][^`\n#\"]*)", text)
     added = re.findall(r"add\s+`(--ckpt [^`]+)`", text)
     return [args.strip() for args in commands if args.strip() != "..."] + [
